@@ -1,0 +1,211 @@
+//! Connection configuration: every limit on what a peer controls, with safe defaults.
+//!
+//! | setting | default | what happens at the limit |
+//! |---|---|---|
+//! | [`max_frame_size`](Config::max_frame_size) | 16 MiB | close 1009, from the header alone |
+//! | [`max_message_size`](Config::max_message_size) | 16 MiB | close 1009, as soon as a header declares more |
+//! | [`max_fragments`](Config::max_fragments) | 131 072 | close 1008 |
+//! | [`max_write_buffer`](Config::max_write_buffer) | 16 MiB | sends fail with [`SendError::BufferFull`](crate::SendError::BufferFull) |
+//! | [`max_handshake_size`](Config::max_handshake_size) | 16 KiB | handshake fails (431) |
+//! | [`max_headers`](Config::max_headers) | 64 | handshake fails (431) |
+//! | [`handshake_timeout`](Config::handshake_timeout) | 10 s | handshake fails (408) |
+//! | [`keepalive_interval`](Config::keepalive_interval) | off | a ping is sent every interval |
+//! | [`keepalive_timeout`](Config::keepalive_timeout) | 20 s | close 1011 |
+//! | [`close_timeout`](Config::close_timeout) | 10 s | transport shut down, [`Error::CloseTimeout`](crate::Error::CloseTimeout) |
+
+use core::time::Duration;
+
+/// How received data messages reach the application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ReceiveMode {
+    /// Each message arrives whole as [`Event::Message`](crate::Event::Message) (the default).
+    #[default]
+    Message,
+    /// Each message arrives in pieces as they are received, as
+    /// [`Event::Fragment`](crate::Event::Fragment), so memory stays bounded whatever its size.
+    Stream,
+}
+
+/// Configuration of a connection and its handshake. Builder methods take and return `self`.
+///
+/// ```
+/// use std::time::Duration;
+/// let config = wscore::Config::default()
+///     .max_message_size(256 * 1024)
+///     .keepalive_interval(Some(Duration::from_secs(30)));
+/// assert_eq!(config.get_max_message_size(), 256 * 1024);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) max_frame_size: usize,
+    pub(crate) max_message_size: usize,
+    pub(crate) max_fragments: usize,
+    pub(crate) max_write_buffer: usize,
+    pub(crate) write_fragment_size: usize,
+    pub(crate) receive_mode: ReceiveMode,
+    pub(crate) auto_pong: bool,
+    pub(crate) keepalive_interval: Option<Duration>,
+    pub(crate) keepalive_timeout: Duration,
+    pub(crate) close_timeout: Duration,
+    pub(crate) max_handshake_size: usize,
+    pub(crate) max_headers: usize,
+    pub(crate) handshake_timeout: Option<Duration>,
+    pub(crate) read_buffer_size: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_frame_size: 16 << 20,
+            max_message_size: 16 << 20,
+            max_fragments: 131_072,
+            max_write_buffer: 16 << 20,
+            write_fragment_size: 64 << 10,
+            receive_mode: ReceiveMode::Message,
+            auto_pong: true,
+            keepalive_interval: None,
+            keepalive_timeout: Duration::from_secs(20),
+            close_timeout: Duration::from_secs(10),
+            max_handshake_size: 16 << 10,
+            max_headers: 64,
+            handshake_timeout: Some(Duration::from_secs(10)),
+            read_buffer_size: 16 << 10,
+        }
+    }
+}
+
+impl Config {
+    /// No limits on frame size, message size, fragment count or write buffer: for conformance
+    /// runs and trusted peers only.
+    #[must_use]
+    pub fn unlimited() -> Self {
+        Self {
+            max_frame_size: usize::MAX,
+            max_message_size: usize::MAX,
+            max_fragments: usize::MAX,
+            max_write_buffer: usize::MAX,
+            ..Self::default()
+        }
+    }
+
+    /// The largest frame payload accepted, in bytes.
+    #[must_use]
+    pub fn max_frame_size(mut self, bytes: usize) -> Self {
+        self.max_frame_size = bytes;
+        self
+    }
+
+    /// The largest message accepted, in bytes (all fragments together).
+    #[must_use]
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// The most frames one message may be split into.
+    #[must_use]
+    pub fn max_fragments(mut self, count: usize) -> Self {
+        self.max_fragments = count;
+        self
+    }
+
+    /// Sends fail with [`SendError::BufferFull`](crate::SendError::BufferFull) while more than
+    /// this many bytes wait to be written.
+    #[must_use]
+    pub fn max_write_buffer(mut self, bytes: usize) -> Self {
+        self.max_write_buffer = bytes;
+        self
+    }
+
+    /// Outgoing messages longer than this are split into frames of this size, so control frames
+    /// (pongs, close) can be sent between them. At least 1.
+    #[must_use]
+    pub fn write_fragment_size(mut self, bytes: usize) -> Self {
+        self.write_fragment_size = bytes.max(1);
+        self
+    }
+
+    /// Whole messages (the default) or pieces as they arrive.
+    #[must_use]
+    pub fn receive_mode(mut self, mode: ReceiveMode) -> Self {
+        self.receive_mode = mode;
+        self
+    }
+
+    /// Whether pings are answered automatically (default `true`). The app sees pings either way.
+    #[must_use]
+    pub fn auto_pong(mut self, enabled: bool) -> Self {
+        self.auto_pong = enabled;
+        self
+    }
+
+    /// Send a keepalive ping this often (default: never).
+    #[must_use]
+    pub fn keepalive_interval(mut self, interval: Option<Duration>) -> Self {
+        self.keepalive_interval = interval;
+        self
+    }
+
+    /// How long to wait for the pong to a keepalive ping before failing with 1011.
+    #[must_use]
+    pub fn keepalive_timeout(mut self, timeout: Duration) -> Self {
+        self.keepalive_timeout = timeout;
+        self
+    }
+
+    /// How long to wait, once a close frame is sent, for the close handshake to finish and the
+    /// transport to close.
+    #[must_use]
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.close_timeout = timeout;
+        self
+    }
+
+    /// The largest HTTP upgrade request or response head, in bytes.
+    #[must_use]
+    pub fn max_handshake_size(mut self, bytes: usize) -> Self {
+        self.max_handshake_size = bytes;
+        self
+    }
+
+    /// The most header lines in an upgrade request or response.
+    #[must_use]
+    pub fn max_headers(mut self, count: usize) -> Self {
+        self.max_headers = count;
+        self
+    }
+
+    /// How long a server waits for a complete upgrade request (slowloris protection).
+    #[must_use]
+    pub fn handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// How many bytes [`Connection::receive_buffer`](crate::Connection::receive_buffer) offers
+    /// per read.
+    #[must_use]
+    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
+        self.read_buffer_size = bytes.max(1);
+        self
+    }
+
+    /// The configured message size limit.
+    #[must_use]
+    pub fn get_max_message_size(&self) -> usize {
+        self.max_message_size
+    }
+
+    /// The configured frame size limit.
+    #[must_use]
+    pub fn get_max_frame_size(&self) -> usize {
+        self.max_frame_size
+    }
+
+    /// The configured receive mode.
+    #[must_use]
+    pub fn get_receive_mode(&self) -> ReceiveMode {
+        self.receive_mode
+    }
+}

@@ -1,0 +1,581 @@
+//! [`Connection`]: the one place where a WebSocket connection's state changes.
+//!
+//! Inputs ([`receive`](Connection::receive), [`receive_eof`](Connection::receive_eof),
+//! [`handle_timeout`](Connection::handle_timeout)) and commands ([`send`](Connection::send),
+//! [`ping`](Connection::ping), [`close`](Connection::close)) change it; outputs
+//! ([`transmit`](Connection::transmit), [`poll_event`](Connection::poll_event),
+//! [`poll_timeout`](Connection::poll_timeout),
+//! [`should_close_transport`](Connection::should_close_transport)) report what to do next.
+//! The receive path lives in `recv.rs`, the send queue in `send.rs`, deadlines in `timers.rs`.
+
+mod recv;
+mod send;
+mod timers;
+
+use crate::close::{CloseCode, CloseFrame};
+use crate::config::Config;
+use crate::error::{Error, SendError};
+use crate::random::RandomSource;
+use crate::utf8::Utf8Bytes;
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use bytes::Bytes;
+
+pub(crate) use send::SendQueue;
+
+/// Which end of the connection this is. Clients mask what they send; servers must not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The end that sent the upgrade request.
+    Client,
+    /// The end that accepted it.
+    Server,
+}
+
+/// The kind of a data message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageKind {
+    /// UTF-8 text.
+    Text,
+    /// Arbitrary bytes.
+    Binary,
+}
+
+/// A whole data message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// A text message, validated UTF-8.
+    Text(Utf8Bytes),
+    /// A binary message.
+    Binary(Bytes),
+}
+
+impl Message {
+    /// The message's kind.
+    #[must_use]
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            Self::Text(_) => MessageKind::Text,
+            Self::Binary(_) => MessageKind::Binary,
+        }
+    }
+
+    /// The payload bytes (for text, the UTF-8 encoding).
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Text(t) => t.as_bytes(),
+            Self::Binary(b) => b,
+        }
+    }
+
+    /// The payload, sharing the receive buffer.
+    #[must_use]
+    pub fn into_bytes(self) -> Bytes {
+        match self {
+            Self::Text(t) => t.into_bytes(),
+            Self::Binary(b) => b,
+        }
+    }
+
+    /// The length of the payload in bytes.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.as_bytes().len()
+    }
+
+    /// Whether the payload is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.as_bytes().is_empty()
+    }
+}
+
+/// A piece of a data message, delivered in [`ReceiveMode::Stream`](crate::ReceiveMode::Stream).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fragment {
+    /// The message's kind (the same for all its pieces).
+    pub kind: MessageKind,
+    /// The bytes, unmasked. For text, the pieces concatenate to valid UTF-8, but one piece may
+    /// end inside a code point.
+    pub data: Bytes,
+    /// This is the message's first piece.
+    pub first: bool,
+    /// This is the message's last piece.
+    pub last: bool,
+}
+
+/// Something the peer did, for the application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A whole data message ([`ReceiveMode::Message`](crate::ReceiveMode::Message)).
+    Message(Message),
+    /// A piece of a data message ([`ReceiveMode::Stream`](crate::ReceiveMode::Stream)).
+    Fragment(Fragment),
+    /// A ping. With [`Config::auto_pong`] (the default) the pong is already queued.
+    Ping(Bytes),
+    /// A pong.
+    Pong(Bytes),
+    /// The peer's close frame (`None`: it carried no status code). If the peer started the
+    /// close handshake, taking this event queues the reply (echoing the peer's code) after
+    /// everything the application sent before.
+    Close(Option<CloseFrame>),
+}
+
+/// Where the connection is in its lifecycle (RFC 6455 §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum State {
+    /// Data flows both ways.
+    Open,
+    /// We sent a close frame and wait for the peer's.
+    CloseSent,
+    /// The peer sent a close frame; ours goes out when the application takes the
+    /// [`Event::Close`] (or calls [`Connection::close`]).
+    CloseReceived,
+    /// Both close frames were exchanged; the transport is being shut down.
+    Closed,
+    /// The connection failed (see [`Connection::error`]); the transport is being shut down.
+    Failed,
+}
+
+/// A WebSocket connection after the handshake: a sans-I/O state machine.
+///
+/// See the [crate documentation](crate) for the drive loop every driver follows.
+pub struct Connection {
+    role: Role,
+    config: Config,
+    state: State,
+    recv: recv::Receiver,
+    send: SendQueue,
+    events: VecDeque<Event>,
+    timers: timers::Timers,
+    error: Option<Error>,
+    /// The peer's close frame, echoed when the application takes its `Event::Close`.
+    close_reply: Option<Option<CloseFrame>>,
+    /// The transport reached end of stream.
+    eof: bool,
+    /// The close deadline passed: give up on the transport.
+    timed_out: bool,
+    protocol: Option<alloc::string::String>,
+}
+
+impl core::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Connection")
+            .field("role", &self.role)
+            .field("state", &self.state)
+            .field("buffered_amount", &self.buffered_amount())
+            .field("events", &self.events.len())
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// A server-side connection for a stream that is already upgraded (by this crate's
+    /// [`ServerHandshake`](crate::ServerHandshake), or by hyper, axum, an HTTP/2 stack...).
+    ///
+    /// ```
+    /// let conn = wscore::Connection::server(wscore::Config::default());
+    /// assert_eq!(conn.role(), wscore::Role::Server);
+    /// ```
+    #[must_use]
+    pub fn server(config: Config) -> Self {
+        Self::new(Role::Server, config, None)
+    }
+
+    /// A client-side connection for an already-upgraded stream, masking with the default
+    /// cryptographically secure generator.
+    ///
+    /// # Panics
+    ///
+    /// If the operating system cannot provide entropy (see [`default_random`](crate::default_random)).
+    #[cfg(feature = "std")]
+    #[must_use]
+    pub fn client(config: Config) -> Self {
+        Self::client_with_random(config, crate::random::default_random())
+    }
+
+    /// A client-side connection masking with keys from `random`.
+    ///
+    /// ```
+    /// use wscore::{Config, Connection, SeededRandom};
+    /// let conn = Connection::client_with_random(Config::default(), Box::new(SeededRandom::new(7)));
+    /// assert_eq!(conn.role(), wscore::Role::Client);
+    /// ```
+    #[must_use]
+    pub fn client_with_random(config: Config, random: Box<dyn RandomSource>) -> Self {
+        Self::new(Role::Client, config, Some(random))
+    }
+
+    pub(crate) fn new(role: Role, config: Config, random: Option<Box<dyn RandomSource>>) -> Self {
+        let timers = timers::Timers::new(&config);
+        Self {
+            role,
+            recv: recv::Receiver::new(role),
+            send: SendQueue::new(role, random),
+            state: State::Open,
+            events: VecDeque::new(),
+            timers,
+            error: None,
+            close_reply: None,
+            eof: false,
+            timed_out: false,
+            protocol: None,
+            config,
+        }
+    }
+
+    /// Queues bytes that precede all frames (the server's 101 response).
+    pub(crate) fn push_raw_output(&mut self, bytes: Bytes) {
+        self.send.push_raw(bytes);
+    }
+
+    pub(crate) fn set_protocol(&mut self, protocol: Option<alloc::string::String>) {
+        self.protocol = protocol;
+    }
+
+    // ----- getters -----
+
+    /// Client or server.
+    #[must_use]
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The lifecycle state.
+    #[must_use]
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The configuration in force.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The subprotocol negotiated in the handshake, if any.
+    #[must_use]
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// The fatal error that failed the connection, if any.
+    #[must_use]
+    pub fn error(&self) -> Option<&Error> {
+        self.error.as_ref()
+    }
+
+    /// Bytes queued for the transport (encoded or not yet encoded).
+    #[must_use]
+    pub fn buffered_amount(&self) -> usize {
+        self.send.buffered_amount()
+    }
+
+    /// Received bytes held because they do not yet form a complete frame or message.
+    #[must_use]
+    pub fn buffered_received(&self) -> usize {
+        self.recv.buffered()
+    }
+
+    // ----- outputs -----
+
+    /// The next event, if any. Taking the peer's [`Event::Close`] queues the close reply.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        let event = self.events.pop_front()?;
+        if matches!(event, Event::Close(_)) {
+            if let Some(reply) = self.close_reply.take() {
+                self.send_close_reply(reply);
+            }
+        }
+        Some(event)
+    }
+
+    /// Whether the driver should shut the transport down now (after writing out
+    /// [`transmit`](Self::transmit)): the close handshake is over, or the connection failed, or
+    /// the transport already ended.
+    #[must_use]
+    pub fn should_close_transport(&self) -> bool {
+        if self.eof || self.timed_out {
+            return true;
+        }
+        let drained = self.send.is_empty();
+        match self.state {
+            State::Failed => drained,
+            // RFC 6455 §7.1.1: the server closes the TCP connection first; the client waits
+            // for that (or the close deadline).
+            State::Closed => drained && self.role == Role::Server,
+            _ => false,
+        }
+    }
+
+    // ----- inputs -----
+
+    /// Hands the connection bytes read from the transport (copied into its receive buffer).
+    ///
+    /// On a fatal error the close frame is already queued; keep writing
+    /// [`transmit`](Self::transmit) out and then close the transport.
+    pub fn receive(&mut self, data: &[u8]) -> Result<(), Error> {
+        if let Some(err) = &self.error {
+            return Err(err.clone());
+        }
+        if self.accepts_input() {
+            self.recv.extend(data);
+        }
+        self.process()
+    }
+
+    /// Zero-copy receive, step one: room to read into, at least
+    /// [`Config::read_buffer_size`] bytes. Pass the count read to
+    /// [`commit_received`](Self::commit_received).
+    ///
+    /// ```
+    /// use wscore::{Config, Connection};
+    /// let mut conn = Connection::server(Config::default());
+    /// let frame = [0x82, 0x82, 1, 2, 3, 4, 0xAA ^ 1, 0xBB ^ 2];
+    /// let buf = conn.receive_buffer();
+    /// buf[..frame.len()].copy_from_slice(&frame);
+    /// conn.commit_received(frame.len()).unwrap();
+    /// assert!(matches!(conn.poll_event(), Some(wscore::Event::Message(m)) if m.as_bytes() == [0xAA, 0xBB]));
+    /// ```
+    pub fn receive_buffer(&mut self) -> &mut [u8] {
+        self.recv.spare(self.config.read_buffer_size)
+    }
+
+    /// Zero-copy receive, step two: `n` bytes were written at the start of
+    /// [`receive_buffer`](Self::receive_buffer).
+    pub fn commit_received(&mut self, n: usize) -> Result<(), Error> {
+        self.recv
+            .commit(n, self.accepts_input() && self.error.is_none());
+        if let Some(err) = &self.error {
+            return Err(err.clone());
+        }
+        self.process()
+    }
+
+    /// The transport reached end of stream. Clean if the close handshake was complete,
+    /// [`Error::UnexpectedEof`] otherwise.
+    pub fn receive_eof(&mut self) -> Result<(), Error> {
+        self.eof = true;
+        if let Some(err) = &self.error {
+            return Err(err.clone());
+        }
+        match self.state {
+            State::Closed => Ok(()),
+            _ => {
+                self.state = State::Failed;
+                self.send.clear();
+                self.error = Some(Error::UnexpectedEof);
+                Err(Error::UnexpectedEof)
+            }
+        }
+    }
+
+    fn accepts_input(&self) -> bool {
+        matches!(self.state, State::Open | State::CloseSent)
+    }
+
+    /// Fails the connection: queue the close frame for `err` (unless one was sent already),
+    /// drop unsent messages, remember the error.
+    fn fail(&mut self, err: Error) -> Error {
+        if self.error.is_none() {
+            if matches!(self.state, State::Open | State::CloseReceived) {
+                self.send.clear_messages();
+                let reason = alloc::format!("{err}");
+                let frame = CloseFrame::truncated(err.close_code(), &reason);
+                self.send.push_close(Some(&frame));
+                self.timers.arm_close();
+            }
+            self.state = State::Failed;
+            self.close_reply = None;
+            self.recv.discard();
+            self.error = Some(err.clone());
+        }
+        err
+    }
+
+    fn send_close_reply(&mut self, reply: Option<CloseFrame>) {
+        if self.state == State::CloseReceived {
+            self.send.push_close(reply.as_ref());
+            self.state = State::Closed;
+            self.timers.arm_close();
+        }
+    }
+
+    // ----- commands -----
+
+    /// Starts the close handshake with `code` and `reason` (or answers the peer's close if it
+    /// already sent one). Messages queued before are sent first.
+    ///
+    /// ```
+    /// use wscore::{CloseCode, Config, Connection, State};
+    /// let mut conn = Connection::server(Config::default());
+    /// conn.close(CloseCode::NORMAL, "bye").unwrap();
+    /// assert_eq!(conn.state(), State::CloseSent);
+    /// assert_eq!(conn.transmit(), b"\x88\x05\x03\xe8bye");
+    /// assert!(conn.close(CloseCode::NORMAL, "again").is_err());
+    /// ```
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        if !code.is_valid_on_wire() {
+            return Err(SendError::InvalidCloseCode(code.0));
+        }
+        if reason.len() > crate::close::MAX_CLOSE_REASON {
+            return Err(SendError::ReasonTooLong(reason.len()));
+        }
+        let frame = CloseFrame::new(code, alloc::string::String::from(reason));
+        match self.state {
+            State::Open => {
+                self.send.push_close(Some(&frame));
+                self.state = State::CloseSent;
+                self.timers.arm_close();
+                Ok(())
+            }
+            State::CloseReceived => {
+                // Our close doubles as the reply.
+                self.close_reply = None;
+                self.send.push_close(Some(&frame));
+                self.state = State::Closed;
+                self.timers.arm_close();
+                Ok(())
+            }
+            _ => Err(SendError::Closed),
+        }
+    }
+
+    /// Closes with 1000 and no reason.
+    pub fn close_normal(&mut self) -> Result<(), SendError> {
+        self.close(CloseCode::NORMAL, "")
+    }
+
+    fn check_can_send(&self) -> Result<(), SendError> {
+        if !matches!(self.state, State::Open | State::CloseReceived) {
+            return Err(SendError::Closed);
+        }
+        let buffered = self.send.buffered_amount();
+        if buffered > self.config.max_write_buffer {
+            return Err(SendError::BufferFull {
+                buffered,
+                limit: self.config.max_write_buffer,
+            });
+        }
+        Ok(())
+    }
+
+    /// Queues a whole message. Messages longer than
+    /// [`Config::write_fragment_size`] are sent as several frames.
+    ///
+    /// ```
+    /// use wscore::{Config, Connection, Message};
+    /// let mut conn = Connection::server(Config::default());
+    /// conn.send(Message::Text("Hello".into())).unwrap();
+    /// assert_eq!(conn.transmit(), b"\x81\x05Hello"); // RFC 6455 §5.7
+    /// ```
+    pub fn send(&mut self, message: Message) -> Result<(), SendError> {
+        self.check_can_send()?;
+        if self.send.stream_open().is_some() {
+            return Err(SendError::MessageInProgress);
+        }
+        let (kind, data) = match message {
+            Message::Text(t) => (MessageKind::Text, t.into_bytes()),
+            Message::Binary(b) => (MessageKind::Binary, b),
+        };
+        self.send.push_message(kind, data, true, &self.config);
+        Ok(())
+    }
+
+    /// Queues a text message.
+    pub fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), SendError> {
+        self.send(Message::Text(text.into()))
+    }
+
+    /// Queues a binary message.
+    pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), SendError> {
+        self.send(Message::Binary(data.into()))
+    }
+
+    /// Queues one piece of a message streamed in pieces. The first call starts a message of
+    /// `kind`; later calls continue it (their `kind` must match); `last` ends it. Each piece
+    /// becomes one or more frames as soon as it is queued, so memory stays bounded by what
+    /// the application hands over.
+    ///
+    /// For text, the pieces must concatenate to valid UTF-8; a piece may end inside a code
+    /// point (the caller vouches for the whole).
+    ///
+    /// ```
+    /// use wscore::{Config, Connection, MessageKind};
+    /// let mut conn = Connection::server(Config::default());
+    /// conn.send_fragment(MessageKind::Text, "Hel", false).unwrap();
+    /// conn.send_fragment(MessageKind::Text, "lo", true).unwrap();
+    /// assert_eq!(conn.transmit(), b"\x01\x03Hel\x80\x02lo"); // RFC 6455 §5.7
+    /// ```
+    pub fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        data: impl Into<Bytes>,
+        last: bool,
+    ) -> Result<(), SendError> {
+        self.check_can_send()?;
+        if let Some(open) = self.send.stream_open() {
+            if open != kind {
+                return Err(SendError::MessageInProgress);
+            }
+        }
+        self.send
+            .push_message(kind, data.into(), last, &self.config);
+        Ok(())
+    }
+
+    /// Queues a ping (at most 125 bytes), sent ahead of queued data frames.
+    pub fn ping(&mut self, payload: impl Into<Bytes>) -> Result<(), SendError> {
+        self.control(crate::frame::OpCode::Ping, payload.into())
+    }
+
+    /// Queues an unsolicited pong (at most 125 bytes), e.g. a unidirectional heartbeat.
+    pub fn pong(&mut self, payload: impl Into<Bytes>) -> Result<(), SendError> {
+        self.control(crate::frame::OpCode::Pong, payload.into())
+    }
+
+    fn control(&mut self, opcode: crate::frame::OpCode, payload: Bytes) -> Result<(), SendError> {
+        if payload.len() > crate::frame::MAX_CONTROL_PAYLOAD {
+            return Err(SendError::ControlPayloadTooLong(payload.len()));
+        }
+        self.check_can_send()?;
+        self.send.push_control(opcode, payload);
+        Ok(())
+    }
+
+    /// The next bytes to write to the transport (empty when there is nothing to write). Call
+    /// [`advance_transmit`](Self::advance_transmit) with the number written.
+    #[must_use]
+    pub fn transmit(&self) -> &[u8] {
+        self.send.chunk()
+    }
+
+    /// Marks `n` bytes of [`transmit`](Self::transmit) as written.
+    pub fn advance_transmit(&mut self, n: usize) {
+        self.send.advance(n);
+    }
+
+    /// Fills `dst` with the buffered output as a list of slices (header and large payloads
+    /// apart, no copy) and returns how many were filled. Write them with
+    /// `write_vectored`, then call [`advance_transmit`](Self::advance_transmit).
+    #[cfg(feature = "std")]
+    pub fn transmit_vectored<'a>(&'a self, dst: &mut [std::io::IoSlice<'a>]) -> usize {
+        self.send.chunks_vectored(dst)
+    }
+
+    /// Takes all buffered output as one owned buffer (convenient for tests and drivers that
+    /// hand buffers to the kernel).
+    pub fn take_transmit(&mut self) -> Bytes {
+        self.send.take_all()
+    }
+
+    /// Whether output is waiting to be written.
+    #[must_use]
+    pub fn wants_write(&self) -> bool {
+        !self.send.is_empty()
+    }
+}

@@ -1,0 +1,352 @@
+//! The receive path (RFC 6455 §5.2–§5.6): frame headers, unmasking, UTF-8, reassembly and
+//! control frames. Bytes are unmasked and validated as they arrive, so errors surface inside a
+//! frame, and the result never depends on how the input was split.
+
+use super::{Connection, Event, Fragment, Message, MessageKind, Role, State};
+use crate::close::CloseFrame;
+use crate::config::ReceiveMode;
+use crate::error::{Error, ProtocolError};
+use crate::frame::{FrameHeader, OpCode};
+use crate::mask::apply_mask;
+use crate::utf8::{Utf8Bytes, Utf8Validator};
+use bytes::{Buf, Bytes, BytesMut};
+
+/// A frame whose header has been parsed and whose payload is still (partly) in the buffer.
+#[derive(Debug)]
+struct InFrame {
+    opcode: OpCode,
+    fin: bool,
+    mask: Option<[u8; 4]>,
+    /// Payload bytes not yet taken out of the buffer.
+    remaining: u64,
+    /// Payload bytes already taken out (streaming), for the mask phase.
+    taken: u64,
+    /// Bytes at the front of the buffer already unmasked and validated.
+    scanned: usize,
+}
+
+/// A data message in progress.
+#[derive(Debug)]
+struct InMessage {
+    kind: MessageKind,
+    /// Payload so far (message mode, fragmented messages only).
+    data: BytesMut,
+    size: u64,
+    fragments: usize,
+    /// Some piece was already delivered (stream mode).
+    delivered: bool,
+}
+
+#[derive(Debug)]
+pub(super) struct Receiver {
+    role: Role,
+    buf: BytesMut,
+    frame: Option<InFrame>,
+    message: Option<InMessage>,
+    utf8: Utf8Validator,
+    /// Length of `buf` before `spare` exposed room to read into.
+    spare_from: Option<usize>,
+}
+
+impl Receiver {
+    pub(super) fn new(role: Role) -> Self {
+        Self {
+            role,
+            buf: BytesMut::new(),
+            frame: None,
+            message: None,
+            utf8: Utf8Validator::new(),
+            spare_from: None,
+        }
+    }
+
+    pub(super) fn buffered(&self) -> usize {
+        self.spare_from.unwrap_or(self.buf.len())
+            + self.message.as_ref().map_or(0, |m| m.data.len())
+    }
+
+    pub(super) fn extend(&mut self, data: &[u8]) {
+        self.settle_spare();
+        self.buf.extend_from_slice(data);
+    }
+
+    pub(super) fn spare(&mut self, n: usize) -> &mut [u8] {
+        self.settle_spare();
+        let len = self.buf.len();
+        self.buf.resize(len + n, 0);
+        self.spare_from = Some(len);
+        &mut self.buf[len..]
+    }
+
+    pub(super) fn commit(&mut self, n: usize, keep: bool) {
+        if let Some(from) = self.spare_from.take() {
+            let end = if keep {
+                from + n.min(self.buf.len() - from)
+            } else {
+                from
+            };
+            self.buf.truncate(end);
+        }
+    }
+
+    /// Drops room exposed by `spare` that was never committed.
+    fn settle_spare(&mut self) {
+        if let Some(from) = self.spare_from.take() {
+            self.buf.truncate(from);
+        }
+    }
+
+    /// Drops all input (after a failure or the peer's close).
+    pub(super) fn discard(&mut self) {
+        self.settle_spare();
+        self.buf.clear();
+        self.frame = None;
+        self.message = None;
+    }
+}
+
+impl Connection {
+    /// Turns buffered bytes into events until more input is needed.
+    pub(super) fn process(&mut self) -> Result<(), Error> {
+        let result = self.process_frames();
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.fail(e.into())),
+        }
+    }
+
+    fn process_frames(&mut self) -> Result<(), ProtocolError> {
+        loop {
+            if !self.accepts_input() {
+                self.recv.discard();
+                return Ok(());
+            }
+            if self.recv.frame.is_none() && !self.start_frame()? {
+                return Ok(());
+            }
+            if !self.continue_frame()? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Parses and checks the next frame header. `Ok(false)`: need more bytes.
+    fn start_frame(&mut self) -> Result<bool, ProtocolError> {
+        let Some((header, header_len)) = FrameHeader::parse(&self.recv.buf)? else {
+            return Ok(false);
+        };
+        if header.rsv.iter().any(|&bit| bit) {
+            return Err(ProtocolError::ReservedBits);
+        }
+        match (self.recv.role, header.mask.is_some()) {
+            (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame),
+            (Role::Client, true) => return Err(ProtocolError::MaskedFrame),
+            _ => {}
+        }
+        let limits = &self.config;
+        if header.payload_len > limits.max_frame_size as u64 {
+            return Err(ProtocolError::FrameTooLarge {
+                size: header.payload_len,
+                limit: limits.max_frame_size,
+            });
+        }
+        let message = &mut self.recv.message;
+        match header.opcode {
+            OpCode::Continuation => {
+                let Some(msg) = message else {
+                    return Err(ProtocolError::UnexpectedContinuation);
+                };
+                msg.fragments += 1;
+                if msg.fragments > limits.max_fragments {
+                    return Err(ProtocolError::TooManyFragments {
+                        limit: limits.max_fragments,
+                    });
+                }
+                msg.size += header.payload_len;
+            }
+            OpCode::Text | OpCode::Binary => {
+                if message.is_some() {
+                    return Err(ProtocolError::ExpectedContinuation);
+                }
+                let kind = if header.opcode == OpCode::Text {
+                    MessageKind::Text
+                } else {
+                    MessageKind::Binary
+                };
+                *message = Some(InMessage {
+                    kind,
+                    data: BytesMut::new(),
+                    size: header.payload_len,
+                    fragments: 1,
+                    delivered: false,
+                });
+                self.recv.utf8 = Utf8Validator::new();
+            }
+            OpCode::Close | OpCode::Ping | OpCode::Pong => {}
+        }
+        if let Some(msg) = message {
+            if msg.size > limits.max_message_size as u64 {
+                return Err(ProtocolError::MessageTooLarge {
+                    limit: limits.max_message_size,
+                });
+            }
+        }
+        self.recv.buf.advance(header_len);
+        self.recv.frame = Some(InFrame {
+            opcode: header.opcode,
+            fin: header.fin,
+            mask: header.mask,
+            remaining: header.payload_len,
+            taken: 0,
+            scanned: 0,
+        });
+        Ok(true)
+    }
+
+    /// Unmasks, validates and delivers what is buffered of the current frame. `Ok(false)`:
+    /// need more bytes.
+    fn continue_frame(&mut self) -> Result<bool, ProtocolError> {
+        let recv = &mut self.recv;
+        let Some(frame) = recv.frame.as_mut() else {
+            return Ok(true);
+        };
+        // `remaining` may exceed usize on 32-bit targets; the buffer length never does.
+        let available =
+            usize::try_from(frame.remaining).map_or(recv.buf.len(), |r| r.min(recv.buf.len()));
+        if available > frame.scanned {
+            let fresh = &mut recv.buf[frame.scanned..available];
+            if let Some(key) = frame.mask {
+                let phase = (frame.taken as usize).wrapping_add(frame.scanned);
+                apply_mask(fresh, key, phase);
+            }
+            let is_text = !frame.opcode.is_control()
+                && recv
+                    .message
+                    .as_ref()
+                    .is_some_and(|m| m.kind == MessageKind::Text);
+            if is_text {
+                recv.utf8
+                    .feed(fresh)
+                    .map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+            frame.scanned = available;
+        }
+        let complete = available as u64 == frame.remaining;
+        if frame.opcode.is_control() {
+            if !complete {
+                return Ok(false);
+            }
+            let opcode = frame.opcode;
+            let payload = recv.buf.split_to(available).freeze();
+            recv.frame = None;
+            self.handle_control(opcode, payload)?;
+            return Ok(true);
+        }
+        match self.config.receive_mode {
+            ReceiveMode::Message => {
+                if !complete {
+                    return Ok(false);
+                }
+                let fin = frame.fin;
+                let payload = recv.buf.split_to(available);
+                recv.frame = None;
+                let Some(msg) = recv.message.as_mut() else {
+                    return Ok(true);
+                };
+                if !fin {
+                    msg.data.extend_from_slice(&payload);
+                    return Ok(true);
+                }
+                let data = if msg.data.is_empty() {
+                    // Unfragmented (or only the last fragment has data): no copy at all.
+                    payload.freeze()
+                } else {
+                    msg.data.extend_from_slice(&payload);
+                    core::mem::take(&mut msg.data).freeze()
+                };
+                let kind = msg.kind;
+                recv.message = None;
+                let message = match kind {
+                    MessageKind::Text => {
+                        recv.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+                        Message::Text(Utf8Bytes::from_validated(data))
+                    }
+                    MessageKind::Binary => Message::Binary(data),
+                };
+                self.events.push_back(Event::Message(message));
+                Ok(true)
+            }
+            ReceiveMode::Stream => {
+                if available == 0 && !complete {
+                    return Ok(false);
+                }
+                let piece = recv.buf.split_to(available).freeze();
+                frame.remaining -= available as u64;
+                frame.taken += available as u64;
+                frame.scanned = 0;
+                let last = complete && frame.fin;
+                if complete {
+                    recv.frame = None;
+                }
+                let Some(msg) = recv.message.as_mut() else {
+                    return Ok(true);
+                };
+                let first = !msg.delivered;
+                let kind = msg.kind;
+                if last {
+                    recv.message = None;
+                    if kind == MessageKind::Text {
+                        recv.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+                    }
+                } else if piece.is_empty() {
+                    // Nothing to say: an empty non-final frame.
+                    return Ok(true);
+                } else {
+                    msg.delivered = true;
+                }
+                self.events.push_back(Event::Fragment(Fragment {
+                    kind,
+                    data: piece,
+                    first,
+                    last,
+                }));
+                Ok(complete)
+            }
+        }
+    }
+
+    fn handle_control(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), ProtocolError> {
+        match opcode {
+            OpCode::Ping => {
+                if self.config.auto_pong && self.state == State::Open {
+                    self.send.set_auto_pong(payload.clone());
+                }
+                self.events.push_back(Event::Ping(payload));
+            }
+            OpCode::Pong => {
+                self.timers.pong_received(&payload);
+                self.events.push_back(Event::Pong(payload));
+            }
+            OpCode::Close => {
+                let frame = CloseFrame::parse(&payload)?;
+                self.recv.discard();
+                match self.state {
+                    State::Open => {
+                        self.state = State::CloseReceived;
+                        // Echo the peer's code (RFC 6455 §5.5.1) when the app takes the event.
+                        self.close_reply =
+                            Some(frame.as_ref().map(|f| CloseFrame::new(f.code, "")));
+                    }
+                    _ => {
+                        self.state = State::Closed;
+                        self.timers.close_handshake_done();
+                    }
+                }
+                self.events.push_back(Event::Close(frame));
+            }
+            // Data opcodes never reach here.
+            OpCode::Continuation | OpCode::Text | OpCode::Binary => {}
+        }
+        Ok(())
+    }
+}

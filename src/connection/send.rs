@@ -1,0 +1,265 @@
+//! The send queue (RFC 6455 §5.4–§5.5): control frames jump ahead of queued data frames,
+//! messages are split into frames lazily, small frames are coalesced into one buffer and large
+//! unmasked payloads are kept apart for vectored writes (no copy).
+
+use super::{MessageKind, Role};
+use crate::close::CloseFrame;
+use crate::config::Config;
+use crate::frame::{FrameHeader, OpCode};
+use crate::mask::apply_mask;
+use crate::random::RandomSource;
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use bytes::{Buf, Bytes, BytesMut};
+
+/// Encoded output is kept to about this much; the rest waits, unencoded, in the queues, so a
+/// control frame is never stuck behind more than this (plus one frame).
+const ENCODE_AHEAD: usize = 64 << 10;
+/// Unmasked payloads at least this long are written from their own buffer instead of copied.
+const ZERO_COPY_MIN: usize = 4 << 10;
+
+/// A message (or streamed piece) waiting to be framed.
+#[derive(Debug)]
+struct OutMessage {
+    /// `Text`/`Binary` for a message's first frame, `Continuation` after.
+    opcode: OpCode,
+    data: Bytes,
+    /// Whether the last frame of this piece ends the message.
+    fin: bool,
+    fragment_size: usize,
+}
+
+#[derive(Debug)]
+pub(crate) struct SendQueue {
+    role: Role,
+    random: Option<Box<dyn RandomSource>>,
+    /// Encoded output: sealed chunks, then the open `tail`.
+    chunks: VecDeque<Bytes>,
+    tail: BytesMut,
+    encoded: usize,
+    /// The pong answering the newest ping (older ones are dropped: RFC 6455 §5.5.3).
+    auto_pong: Option<Bytes>,
+    control: VecDeque<(OpCode, Bytes)>,
+    messages: VecDeque<OutMessage>,
+    queued_bytes: usize,
+    close: Option<Bytes>,
+    close_encoded: bool,
+    /// The kind of a streamed message that was started and not finished.
+    stream_open: Option<MessageKind>,
+}
+
+impl SendQueue {
+    pub(crate) fn new(role: Role, random: Option<Box<dyn RandomSource>>) -> Self {
+        Self {
+            role,
+            random,
+            chunks: VecDeque::new(),
+            tail: BytesMut::new(),
+            encoded: 0,
+            auto_pong: None,
+            control: VecDeque::new(),
+            messages: VecDeque::new(),
+            queued_bytes: 0,
+            close: None,
+            close_encoded: false,
+            stream_open: None,
+        }
+    }
+
+    pub(crate) fn buffered_amount(&self) -> usize {
+        self.encoded
+            + self.queued_bytes
+            + self.auto_pong.as_ref().map_or(0, |p| p.len() + 2)
+            + self.control.iter().map(|(_, p)| p.len() + 2).sum::<usize>()
+            + self.close.as_ref().map_or(0, |c| c.len() + 2)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.encoded == 0
+    }
+
+    pub(crate) fn stream_open(&self) -> Option<MessageKind> {
+        self.stream_open
+    }
+
+    pub(crate) fn push_message(
+        &mut self,
+        kind: MessageKind,
+        data: Bytes,
+        fin: bool,
+        config: &Config,
+    ) {
+        let opcode = match (self.stream_open, kind) {
+            (Some(_), _) => OpCode::Continuation,
+            (None, MessageKind::Text) => OpCode::Text,
+            (None, MessageKind::Binary) => OpCode::Binary,
+        };
+        self.stream_open = if fin { None } else { Some(kind) };
+        self.queued_bytes += data.len();
+        self.messages.push_back(OutMessage {
+            opcode,
+            data,
+            fin,
+            fragment_size: config.write_fragment_size,
+        });
+        self.refill();
+    }
+
+    pub(crate) fn push_control(&mut self, opcode: OpCode, payload: Bytes) {
+        self.control.push_back((opcode, payload));
+        self.refill();
+    }
+
+    pub(crate) fn set_auto_pong(&mut self, payload: Bytes) {
+        self.auto_pong = Some(payload);
+        self.refill();
+    }
+
+    /// Queues the close frame; it goes out after every message queued before it.
+    pub(crate) fn push_close(&mut self, frame: Option<&CloseFrame>) {
+        if self.close.is_none() && !self.close_encoded {
+            self.close = Some(frame.map(CloseFrame::encode).unwrap_or_default());
+            self.refill();
+        }
+    }
+
+    /// Drops messages not yet started (on failure), keeping what is encoded.
+    pub(crate) fn clear_messages(&mut self) {
+        self.messages.clear();
+        self.queued_bytes = 0;
+        self.stream_open = None;
+    }
+
+    /// Drops everything, encoded or not (the transport is gone).
+    pub(crate) fn clear(&mut self) {
+        self.clear_messages();
+        self.chunks.clear();
+        self.tail.clear();
+        self.encoded = 0;
+        self.auto_pong = None;
+        self.control.clear();
+        self.close = None;
+    }
+
+    /// Queues already-encoded bytes ahead of anything not yet encoded.
+    pub(crate) fn push_raw(&mut self, bytes: Bytes) {
+        self.encoded += bytes.len();
+        self.tail.extend_from_slice(&bytes);
+    }
+
+    // ----- output -----
+
+    pub(crate) fn chunk(&self) -> &[u8] {
+        self.chunks.front().map_or(&self.tail[..], |c| &c[..])
+    }
+
+    pub(crate) fn advance(&mut self, mut n: usize) {
+        n = n.min(self.encoded);
+        self.encoded -= n;
+        while n > 0 {
+            if let Some(front) = self.chunks.front_mut() {
+                let step = n.min(front.len());
+                front.advance(step);
+                n -= step;
+                if front.is_empty() {
+                    self.chunks.pop_front();
+                }
+            } else {
+                self.tail.advance(n);
+                n = 0;
+            }
+        }
+        self.refill();
+    }
+
+    #[cfg(feature = "std")]
+    pub(crate) fn chunks_vectored<'a>(&'a self, dst: &mut [std::io::IoSlice<'a>]) -> usize {
+        let all = self
+            .chunks
+            .iter()
+            .map(|c| &c[..])
+            .chain(core::iter::once(&self.tail[..]));
+        let mut filled = 0;
+        for (slot, chunk) in dst.iter_mut().zip(all.filter(|c| !c.is_empty())) {
+            *slot = std::io::IoSlice::new(chunk);
+            filled += 1;
+        }
+        filled
+    }
+
+    pub(crate) fn take_all(&mut self) -> Bytes {
+        let mut out = BytesMut::with_capacity(self.encoded);
+        loop {
+            let chunk = self.chunk();
+            if chunk.is_empty() {
+                break;
+            }
+            out.extend_from_slice(chunk);
+            let n = chunk.len();
+            self.advance(n);
+        }
+        out.freeze()
+    }
+
+    // ----- encoding -----
+
+    /// Encodes queued frames until about `ENCODE_AHEAD` bytes are ready: control frames first,
+    /// then message frames, the close frame last.
+    fn refill(&mut self) {
+        while self.encoded < ENCODE_AHEAD && !self.close_encoded {
+            if let Some(pong) = self.auto_pong.take() {
+                self.encode_frame(FrameHeader::new(OpCode::Pong, 0), &pong);
+            } else if let Some((opcode, payload)) = self.control.pop_front() {
+                self.encode_frame(FrameHeader::new(opcode, 0), &payload);
+            } else if let Some(msg) = self.messages.front_mut() {
+                let take = msg.data.len().min(msg.fragment_size);
+                let part = msg.data.split_to(take);
+                let done = msg.data.is_empty();
+                let header = FrameHeader {
+                    fin: done && msg.fin,
+                    ..FrameHeader::new(msg.opcode, 0)
+                };
+                msg.opcode = OpCode::Continuation;
+                if done {
+                    self.messages.pop_front();
+                }
+                self.queued_bytes -= part.len();
+                self.encode_frame(header, &part);
+            } else if let Some(close) = self.close.take() {
+                self.encode_frame(FrameHeader::new(OpCode::Close, 0), &close);
+                self.close_encoded = true;
+                self.auto_pong = None;
+                self.control.clear();
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn encode_frame(&mut self, mut header: FrameHeader, payload: &Bytes) {
+        header.payload_len = payload.len() as u64;
+        if self.role == Role::Client {
+            let mut key = [0u8; 4];
+            if let Some(random) = self.random.as_mut() {
+                random.fill_bytes(&mut key);
+            }
+            header.mask = Some(key);
+        }
+        let mut raw = [0u8; FrameHeader::MAX_LEN];
+        let header_len = header.encode(&mut raw);
+        self.tail.extend_from_slice(&raw[..header_len]);
+        self.encoded += header_len + payload.len();
+        match header.mask {
+            Some(key) => {
+                let start = self.tail.len();
+                self.tail.extend_from_slice(payload);
+                apply_mask(&mut self.tail[start..], key, 0);
+            }
+            None if payload.len() >= ZERO_COPY_MIN => {
+                self.chunks.push_back(self.tail.split().freeze());
+                self.chunks.push_back(payload.clone());
+            }
+            None => self.tail.extend_from_slice(payload),
+        }
+    }
+}

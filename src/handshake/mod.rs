@@ -1,0 +1,277 @@
+//! The HTTP/1.1 upgrade (RFC 6455 §4): the accept key, header token lists, the parsed request
+//! and response types, and the errors of both sides. The client side is in `client.rs`, the
+//! server side in `server.rs`; both hand over a [`Connection`](crate::Connection) together with
+//! any bytes that followed the headers.
+
+pub(crate) mod client;
+mod head;
+pub(crate) mod server;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use base64::Engine;
+use bytes::Bytes;
+use core::fmt;
+use sha1::{Digest, Sha1};
+
+pub use head::{Headers, MAX_REJECT_BODY, Request, Response};
+
+/// The GUID RFC 6455 §1.3 appends to the key.
+const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// A `Sec-WebSocket-Accept` value: 28 base64 characters, computed without allocating.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct AcceptKey([u8; 28]);
+
+impl AcceptKey {
+    /// Derives the accept value from a `Sec-WebSocket-Key` value.
+    ///
+    /// ```
+    /// // RFC 6455 §1.3
+    /// let accept = wscore::AcceptKey::from_key(b"dGhlIHNhbXBsZSBub25jZQ==");
+    /// assert_eq!(accept.as_str(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    /// ```
+    #[must_use]
+    pub fn from_key(key: &[u8]) -> Self {
+        let mut sha = Sha1::new();
+        sha.update(key);
+        sha.update(GUID);
+        let digest = sha.finalize();
+        let mut out = [0u8; 28];
+        // 20 bytes always encode to exactly 28 base64 characters.
+        let _ = base64::engine::general_purpose::STANDARD.encode_slice(digest.as_slice(), &mut out);
+        Self(out)
+    }
+
+    /// The value as text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// The value as bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AcceptKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AcceptKey({})", self.as_str())
+    }
+}
+
+/// Whether a comma-separated header value contains `token` (ASCII case-insensitive).
+pub(crate) fn has_token(value: &[u8], token: &str) -> bool {
+    split_list(value).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// The trimmed, non-empty elements of a comma-separated header value.
+pub(crate) fn split_list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|t| !t.is_empty())
+}
+
+/// Why an upgrade failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandshakeError {
+    /// The request or response head is larger than
+    /// [`Config::max_handshake_size`](crate::Config::max_handshake_size).
+    #[error("handshake head exceeds {limit} bytes")]
+    HeadTooLarge {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// More header lines than [`Config::max_headers`](crate::Config::max_headers).
+    #[error("handshake has more than {limit} headers")]
+    TooManyHeaders {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The bytes are not a well-formed HTTP/1.1 message.
+    #[error("malformed HTTP: {0}")]
+    Malformed(String),
+    /// The request method is not GET.
+    #[error("upgrade request method is {0}, not GET")]
+    MethodNotGet(String),
+    /// The request or response is not HTTP/1.1.
+    #[error("upgrade requires HTTP/1.1")]
+    NotHttp11,
+    /// A required header is missing or has the wrong value.
+    #[error("missing or invalid {0} header")]
+    InvalidHeader(&'static str),
+    /// `Sec-WebSocket-Version` is not 13.
+    #[error("unsupported WebSocket version (only 13 is supported)")]
+    UnsupportedVersion,
+    /// The upgrade request carried a body.
+    #[error("upgrade request must not have a body")]
+    UnexpectedBody,
+    /// The `Origin` header is not allowed by the server's origin policy.
+    #[error("origin not allowed")]
+    ForbiddenOrigin,
+    /// The server did not receive a complete request before
+    /// [`Config::handshake_timeout`](crate::Config::handshake_timeout).
+    #[error("handshake not completed before the deadline")]
+    Timeout,
+    /// The transport ended during the handshake.
+    #[error("connection closed during the handshake")]
+    UnexpectedEof,
+    /// The URL is not a valid `ws://` or `wss://` URL.
+    #[error("invalid WebSocket URL: {0}")]
+    InvalidUrl(&'static str),
+    /// The server answered with a status other than 101 (the response, with its body).
+    #[error("upgrade rejected with HTTP {} {}", .0.status, .0.reason)]
+    Rejected(alloc::boxed::Box<Response>),
+    /// The server's 101 response is not a valid WebSocket upgrade.
+    #[error("invalid upgrade response: {0}")]
+    InvalidResponse(&'static str),
+}
+
+impl HandshakeError {
+    /// The HTTP status a server answers this error with.
+    #[must_use]
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::HeadTooLarge { .. } | Self::TooManyHeaders { .. } => 431,
+            Self::MethodNotGet(_) => 405,
+            Self::UnsupportedVersion => 426,
+            Self::ForbiddenOrigin => 403,
+            Self::Timeout => 408,
+            Self::NotHttp11 => 505,
+            Self::Rejected(r) => r.status,
+            _ => 400,
+        }
+    }
+
+    /// The HTTP response a server writes before closing the transport: the status, a
+    /// `Sec-WebSocket-Version: 13` header for version mismatches (RFC 6455 §4.4), and the error
+    /// text as the body.
+    ///
+    /// ```
+    /// let response = wscore::HandshakeError::UnsupportedVersion.response();
+    /// assert!(response.starts_with(b"HTTP/1.1 426 Upgrade Required\r\n"));
+    /// ```
+    #[must_use]
+    pub fn response(&self) -> Bytes {
+        let mut reject = Reject::new(self.status()).body(alloc::format!("{self}\n"));
+        match self {
+            Self::UnsupportedVersion => reject = reject.header("Sec-WebSocket-Version", "13"),
+            Self::MethodNotGet(_) => reject = reject.header("Allow", "GET"),
+            _ => {}
+        }
+        reject.into_bytes()
+    }
+}
+
+/// A rejection of an upgrade request: status, headers and body.
+#[derive(Debug, Clone)]
+pub struct Reject {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Bytes,
+}
+
+impl Reject {
+    /// A rejection with `status` and an empty body.
+    #[must_use]
+    pub fn new(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// Adds a header.
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets the body (sent with a `Content-Length`).
+    #[must_use]
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// The complete HTTP/1.1 response.
+    ///
+    /// ```
+    /// let bytes = wscore::Reject::new(401).body("no cookie").into_bytes();
+    /// assert_eq!(&bytes[..], &b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 9\r\nConnection: close\r\n\r\nno cookie"[..]);
+    /// ```
+    #[must_use]
+    pub fn into_bytes(self) -> Bytes {
+        let mut out = alloc::format!(
+            "HTTP/1.1 {} {}\r\n",
+            self.status,
+            reason_phrase(self.status)
+        );
+        for (name, value) in &self.headers {
+            out.push_str(&alloc::format!(
+                "{}: {}\r\n",
+                sanitize(name),
+                sanitize(value)
+            ));
+        }
+        out.push_str(&alloc::format!(
+            "Content-Length: {}\r\nConnection: close\r\n\r\n",
+            self.body.len()
+        ));
+        let mut bytes = out.into_bytes();
+        bytes.extend_from_slice(&self.body);
+        bytes.into()
+    }
+}
+
+/// Removes CR and LF so a header name or value cannot inject header lines.
+pub(crate) fn sanitize(s: &str) -> String {
+    s.chars().filter(|&c| c != '\r' && c != '\n').collect()
+}
+
+/// The standard reason phrase for common statuses.
+pub(crate) fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        101 => "Switching Protocols",
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
+        _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_lists() {
+        assert!(has_token(b"keep-alive, Upgrade", "upgrade"));
+        assert!(has_token(b"  UPGRADE ", "upgrade"));
+        assert!(!has_token(b"keep-alive", "upgrade"));
+        assert!(!has_token(b"upgraded", "upgrade"));
+        assert_eq!(split_list(b"a, ,b,").count(), 2);
+    }
+
+    #[test]
+    fn reject_strips_newlines() {
+        let bytes = Reject::new(400).header("X\r\nEvil", "1\r\n").into_bytes();
+        assert!(bytes.starts_with(b"HTTP/1.1 400 Bad Request\r\nXEvil: 1\r\n"));
+    }
+}

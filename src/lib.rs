@@ -1,0 +1,188 @@
+//! # wscore — a sans-I/O WebSocket state machine
+//!
+//! `wscore` implements the WebSocket protocol (RFC 6455) as a deterministic state machine:
+//! bytes in, events and bytes out. It never touches a socket, never awaits, never reads a clock
+//! and never reads an OS random source by itself. Blocking threads, async runtimes, embedded
+//! poll loops, HTTP servers that already did the upgrade, fuzzers and benchmarks all drive the
+//! same [`Connection`].
+//!
+//! ## The pieces
+//!
+//! - [`ClientHandshake`] / [`ServerHandshake`]: the HTTP/1.1 upgrade (RFC 6455 §4). Each
+//!   produces a [`Connection`], with any bytes that followed the headers already fed to it.
+//! - [`Connection`]: framing, masking, UTF-8 validation, fragmentation, control frames, the
+//!   close handshake and keepalive. Create one directly with [`Connection::server`] or
+//!   [`Connection::client`] for a stream something else upgraded (hyper, axum, HTTP/2).
+//! - [`FrameHeader`], [`apply_mask`], [`Utf8Validator`]: the stateless codec, usable alone,
+//!   with no allocation.
+//!
+//! ## The drive loop
+//!
+//! After **every** input ([`receive`](Connection::receive) /
+//! [`commit_received`](Connection::commit_received), [`receive_eof`](Connection::receive_eof),
+//! [`handle_timeout`](Connection::handle_timeout)) and every command
+//! ([`send`](Connection::send), [`ping`](Connection::ping), [`close`](Connection::close)):
+//!
+//! 1. **write** the bytes in [`transmit`](Connection::transmit) (then
+//!    [`advance_transmit`](Connection::advance_transmit) by what was written);
+//! 2. **pull events** with [`poll_event`](Connection::poll_event) until `None` — taking the
+//!    peer's [`Event::Close`] queues the close reply, so write again afterwards;
+//! 3. **shut the transport down** when [`should_close_transport`](Connection::should_close_transport)
+//!    says so;
+//! 4. **re-arm the timer** from [`poll_timeout`](Connection::poll_timeout) and call
+//!    [`handle_timeout`](Connection::handle_timeout) when it fires (a deadline in the past means
+//!    "now").
+//!
+//! A driver that follows this loop is correct on every runtime. Here is a complete blocking
+//! echo server for one connection:
+//!
+//! ```no_run
+//! use std::io::{Read, Write};
+//! use std::net::{TcpListener, TcpStream};
+//! use wscore::{Accept, Config, Event, Instant, ServerHandshake};
+//!
+//! fn serve(mut tcp: TcpStream) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//!     // The upgrade.
+//!     let mut handshake = ServerHandshake::new(Config::default());
+//!     let mut buf = [0u8; 4096];
+//!     loop {
+//!         let n = tcp.read(&mut buf)?;
+//!         if n == 0 {
+//!             return Ok(());
+//!         }
+//!         match handshake.receive(&buf[..n]) {
+//!             Ok(Some(_request)) => break,
+//!             Ok(None) => continue,
+//!             Err(e) => return Ok(tcp.write_all(&e.response())?),
+//!         }
+//!     }
+//!     let mut conn = handshake.accept(Accept::new())?;
+//!     // The drive loop.
+//!     loop {
+//!         // 1. write
+//!         while !conn.transmit().is_empty() {
+//!             let n = tcp.write(conn.transmit())?;
+//!             conn.advance_transmit(n);
+//!         }
+//!         // 2. events (an echo server sends them back)
+//!         let mut wrote_more = false;
+//!         while let Some(event) = conn.poll_event() {
+//!             match event {
+//!                 Event::Message(message) => conn.send(message)?,
+//!                 Event::Close(_) => {}
+//!                 _ => {}
+//!             }
+//!             wrote_more = true;
+//!         }
+//!         if wrote_more {
+//!             continue; // write what the events produced first
+//!         }
+//!         // 3. shutdown
+//!         if conn.should_close_transport() {
+//!             tcp.shutdown(std::net::Shutdown::Both).ok();
+//!             return Ok(());
+//!         }
+//!         // 4. timers: wait for input at most until the next deadline.
+//!         let timeout = conn.poll_timeout().map(|at| at.to_std().saturating_duration_since(std::time::Instant::now()));
+//!         tcp.set_read_timeout(timeout.map(|t| t.max(std::time::Duration::from_millis(1))))?;
+//!         let result = match tcp.read(conn.receive_buffer()) {
+//!             Ok(0) => conn.receive_eof(),
+//!             Ok(n) => conn.commit_received(n),
+//!             Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+//!                 conn.commit_received(0)?;
+//!                 conn.handle_timeout(Instant::now())
+//!             }
+//!             Err(e) => return Err(e.into()),
+//!         };
+//!         if let Err(e) = result {
+//!             eprintln!("connection failed: {e} (close code {})", e.close_code());
+//!         }
+//!     }
+//! }
+//!
+//! let listener = TcpListener::bind("127.0.0.1:9001")?;
+//! for tcp in listener.incoming() {
+//!     std::thread::spawn(move || serve(tcp?));
+//! }
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! ## In memory
+//!
+//! Two connections can talk without any I/O at all — the basis of the test harness:
+//!
+//! ```
+//! use wscore::{Config, Connection, Event, Message, SeededRandom};
+//! let mut client = Connection::client_with_random(Config::default(), Box::new(SeededRandom::new(1)));
+//! let mut server = Connection::server(Config::default());
+//! client.send_text("hi").unwrap();
+//! server.receive(&client.take_transmit()).unwrap();
+//! assert_eq!(server.poll_event(), Some(Event::Message(Message::Text("hi".into()))));
+//! ```
+//!
+//! ## Automatic behaviour
+//!
+//! Pings are answered (only the newest pending pong is kept), the peer's close is echoed with
+//! its code, and protocol violations fail the connection with the right close code (1002
+//! protocol, 1007 invalid UTF-8, 1009 too big, 1008 policy, 1011 keepalive timeout). The
+//! application still sees every ping and close as an event.
+//!
+//! ## Errors
+//!
+//! [`Error`] means the peer or transport misbehaved: fatal, sticky, the close frame already
+//! queued, with [`Error::close_code`]. [`SendError`] means the caller misused the API: nothing
+//! happened and the connection is still usable. [`HandshakeError`] covers the upgrade; a server
+//! answers it with [`HandshakeError::response`].
+//!
+//! ## Limits
+//!
+//! Every limit on what the peer controls has a safe default and a setting in [`Config`]; see
+//! the table in the [`config` module docs](crate::Config). Non-minimal length encodings are
+//! rejected (RFC 6455 §5.2 says the minimal encoding MUST be used).
+//!
+//! ## Panics
+//!
+//! Nothing the peer sends can make this crate panic: a panic is a bug. The only documented
+//! panic is the default random source failing to get entropy from the operating system.
+//!
+//! ## Features
+//!
+//! - `std` (default): `std::error::Error` impls, [`Instant::now`] and conversions from
+//!   `std::time::Instant`, vectored output, and the default CSPRNG for client masking keys.
+//!   Without it the crate is `#![no_std]` and needs only `alloc`.
+
+#![no_std]
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+mod close;
+mod config;
+mod connection;
+mod error;
+mod frame;
+mod handshake;
+mod mask;
+mod random;
+mod time;
+mod utf8;
+
+pub use close::{CloseCode, CloseFrame, MAX_CLOSE_REASON};
+pub use config::{Config, ReceiveMode};
+pub use connection::{Connection, Event, Fragment, Message, MessageKind, Role, State};
+pub use error::{Error, ProtocolError, SendError};
+pub use frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode};
+pub use handshake::client::{ClientHandshake, ClientRequest};
+pub use handshake::server::{Accept, ServerHandshake};
+pub use handshake::{
+    AcceptKey, HandshakeError, Headers, MAX_REJECT_BODY, Reject, Request, Response,
+};
+pub use mask::apply_mask;
+#[cfg(feature = "std")]
+pub use random::default_random;
+pub use random::{RandomSource, SeededRandom};
+pub use time::Instant;
+pub use utf8::{InvalidUtf8, Utf8Bytes, Utf8Validator};

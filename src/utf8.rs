@@ -1,0 +1,256 @@
+//! Incremental UTF-8 validation (RFC 6455 §8.1) and the validated [`Utf8Bytes`] buffer.
+//!
+//! A text message may be split anywhere, even inside a code point, across frames and reads.
+//! [`Utf8Validator`] carries at most three bytes of an unfinished code point between chunks and
+//! reports an error as soon as a byte makes the stream invalid, not at the end of the message.
+
+use bytes::Bytes;
+use core::fmt;
+
+/// The input is not valid UTF-8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidUtf8;
+
+/// A streaming UTF-8 validator.
+#[derive(Debug, Clone, Default)]
+pub struct Utf8Validator {
+    carry: [u8; 4],
+    carry_len: u8,
+}
+
+/// The length of the sequence a valid lead byte starts.
+const fn sequence_len(lead: u8) -> usize {
+    match lead {
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        _ => 4,
+    }
+}
+
+impl Utf8Validator {
+    /// A validator at the start of a message.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            carry: [0; 4],
+            carry_len: 0,
+        }
+    }
+
+    /// Validates the next chunk. Fails as soon as the bytes seen so far cannot be the prefix of
+    /// valid UTF-8.
+    ///
+    /// ```
+    /// let mut v = wscore::Utf8Validator::new();
+    /// let euro = "€".as_bytes(); // e2 82 ac
+    /// assert!(v.feed(&euro[..1]).is_ok());
+    /// assert!(v.feed(&euro[1..]).is_ok());
+    /// assert!(v.finish().is_ok());
+    /// assert!(v.feed(&[0xe2, 0x28]).is_err()); // fails before the sequence ends
+    /// ```
+    pub fn feed(&mut self, mut data: &[u8]) -> Result<(), InvalidUtf8> {
+        if self.carry_len > 0 {
+            let have = usize::from(self.carry_len);
+            let need = sequence_len(self.carry[0]) - have;
+            let take = need.min(data.len());
+            self.carry[have..have + take].copy_from_slice(&data[..take]);
+            let filled = have + take;
+            data = &data[take..];
+            match core::str::from_utf8(&self.carry[..filled]) {
+                Ok(_) => self.carry_len = 0,
+                Err(e) if e.error_len().is_none() => {
+                    // Still a valid prefix; `data` is exhausted since `take < need`.
+                    self.carry_len = filled as u8;
+                    return Ok(());
+                }
+                Err(_) => return Err(InvalidUtf8),
+            }
+        }
+        match core::str::from_utf8(data) {
+            Ok(_) => Ok(()),
+            Err(e) if e.error_len().is_none() => {
+                let rest = &data[e.valid_up_to()..];
+                // An incomplete sequence is at most 3 bytes long.
+                self.carry[..rest.len()].copy_from_slice(rest);
+                self.carry_len = rest.len() as u8;
+                Ok(())
+            }
+            Err(_) => Err(InvalidUtf8),
+        }
+    }
+
+    /// Ends the message: fails if it stopped inside a code point. Resets for the next message.
+    pub fn finish(&mut self) -> Result<(), InvalidUtf8> {
+        let complete = self.carry_len == 0;
+        self.carry_len = 0;
+        if complete { Ok(()) } else { Err(InvalidUtf8) }
+    }
+
+    /// Whether the validator holds no unfinished code point.
+    #[must_use]
+    pub const fn is_complete(&self) -> bool {
+        self.carry_len == 0
+    }
+}
+
+/// An immutable, cheaply cloneable byte buffer that is guaranteed to hold valid UTF-8.
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Utf8Bytes(Bytes);
+
+impl Utf8Bytes {
+    /// An empty string.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self(Bytes::new())
+    }
+
+    /// Wraps `bytes` after checking that they are valid UTF-8.
+    ///
+    /// ```
+    /// use wscore::Utf8Bytes;
+    /// assert_eq!(Utf8Bytes::try_from_bytes("hé".into()).unwrap().as_str(), "hé");
+    /// assert!(Utf8Bytes::try_from_bytes(vec![0xff].into()).is_err());
+    /// ```
+    pub fn try_from_bytes(bytes: Bytes) -> Result<Self, InvalidUtf8> {
+        core::str::from_utf8(&bytes).map_err(|_| InvalidUtf8)?;
+        Ok(Self(bytes))
+    }
+
+    /// Wraps bytes the caller has already validated (the connection's incremental validator).
+    pub(crate) fn from_validated(bytes: Bytes) -> Self {
+        debug_assert!(core::str::from_utf8(&bytes).is_ok());
+        Self(bytes)
+    }
+
+    /// The text as a `&str`.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        // The invariant makes this infallible; re-checking keeps the crate free of `unsafe`
+        // until a benchmark shows the check matters.
+        core::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// The underlying bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.0
+    }
+
+    /// Unwraps the underlying bytes.
+    #[must_use]
+    pub fn into_bytes(self) -> Bytes {
+        self.0
+    }
+
+    /// The length in bytes.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the string is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl core::ops::Deref for Utf8Bytes {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&'static str> for Utf8Bytes {
+    fn from(s: &'static str) -> Self {
+        Self(Bytes::from_static(s.as_bytes()))
+    }
+}
+
+impl From<alloc::string::String> for Utf8Bytes {
+    fn from(s: alloc::string::String) -> Self {
+        Self(Bytes::from(s))
+    }
+}
+
+impl From<Utf8Bytes> for Bytes {
+    fn from(s: Utf8Bytes) -> Self {
+        s.0
+    }
+}
+
+impl PartialEq<str> for Utf8Bytes {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Utf8Bytes {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl fmt::Debug for Utf8Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Utf8Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_all_splits(bytes: &[u8], valid: bool) {
+        for i in 0..=bytes.len() {
+            for j in i..=bytes.len() {
+                let mut v = Utf8Validator::new();
+                let ok = v.feed(&bytes[..i]).is_ok()
+                    && v.feed(&bytes[i..j]).is_ok()
+                    && v.feed(&bytes[j..]).is_ok()
+                    && v.finish().is_ok();
+                assert_eq!(ok, valid, "{bytes:x?} split at {i},{j}");
+            }
+        }
+    }
+
+    #[test]
+    fn valid_text_at_every_split() {
+        check_all_splits("κόσμε 𝄞 \u{FFFF} \u{FFFE} \u{10FFFF} a€".as_bytes(), true);
+    }
+
+    #[test]
+    fn invalid_text_at_every_split() {
+        for bad in [
+            &[0xC0, 0xAF][..],         // overlong '/'
+            &[0xE0, 0x80, 0xAF],       // overlong
+            &[0xED, 0xA0, 0x80],       // surrogate U+D800
+            &[0xF4, 0x90, 0x80, 0x80], // > U+10FFFF
+            &[0xF5],                   // never valid
+            &[0xCE, 0xBA, 0xE1],       // truncated at the end
+            &[0x80],                   // lone continuation
+            &[b'a', 0xE2, 0x82, b'b'], // interrupted sequence
+        ] {
+            check_all_splits(bad, false);
+        }
+    }
+
+    #[test]
+    fn fails_fast_inside_a_sequence() {
+        let mut v = Utf8Validator::new();
+        assert!(
+            v.feed(&[
+                0xCE, 0xBA, 0xE1, 0xBD, 0xB9, 0xCF, 0x83, 0xCE, 0xBC, 0xCE, 0xB5, 0xF4
+            ])
+            .is_ok()
+        );
+        assert!(v.feed(&[0x90]).is_err(), "F4 90 can never be valid");
+    }
+}
