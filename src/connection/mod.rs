@@ -154,6 +154,9 @@ pub struct Connection {
     error: Option<Error>,
     /// The peer's close frame, echoed when the application takes its `Event::Close`.
     close_reply: Option<Option<CloseFrame>>,
+    /// The close frame of a failure, queued once the application has taken the events that
+    /// came before the failure (so its answers to them still go out first).
+    failure_close: Option<CloseFrame>,
     /// The transport reached end of stream.
     eof: bool,
     /// The close deadline passed: give up on the transport.
@@ -221,6 +224,7 @@ impl Connection {
             timers,
             error: None,
             close_reply: None,
+            failure_close: None,
             eof: false,
             timed_out: false,
             protocol: None,
@@ -285,7 +289,12 @@ impl Connection {
 
     /// The next event, if any. Taking the peer's [`Event::Close`] queues the close reply.
     pub fn poll_event(&mut self) -> Option<Event> {
-        let event = self.events.pop_front()?;
+        let Some(event) = self.events.pop_front() else {
+            if let Some(frame) = self.failure_close.take() {
+                self.send.push_close(Some(&frame));
+            }
+            return None;
+        };
         if matches!(event, Event::Close(_)) {
             if let Some(reply) = self.close_reply.take() {
                 self.send_close_reply(reply);
@@ -304,7 +313,7 @@ impl Connection {
         }
         let drained = self.send.is_empty();
         match self.state {
-            State::Failed => drained,
+            State::Failed => drained && self.failure_close.is_none(),
             // RFC 6455 §7.1.1: the server closes the TCP connection first; the client waits
             // for that (or the close deadline).
             State::Closed => drained && self.role == Role::Server,
@@ -378,15 +387,19 @@ impl Connection {
         matches!(self.state, State::Open | State::CloseSent)
     }
 
-    /// Fails the connection: queue the close frame for `err` (unless one was sent already),
-    /// drop unsent messages, remember the error.
+    /// Fails the connection: remember the error, drop further input, and queue the close frame
+    /// for `err` (unless one was sent already) — right away, or once the application has taken
+    /// the events received before the failure.
     fn fail(&mut self, err: Error) -> Error {
         if self.error.is_none() {
             if matches!(self.state, State::Open | State::CloseReceived) {
-                self.send.clear_messages();
                 let reason = alloc::format!("{err}");
                 let frame = CloseFrame::truncated(err.close_code(), &reason);
-                self.send.push_close(Some(&frame));
+                if self.events.is_empty() {
+                    self.send.push_close(Some(&frame));
+                } else {
+                    self.failure_close = Some(frame);
+                }
                 self.timers.arm_close();
             }
             self.state = State::Failed;
@@ -451,7 +464,8 @@ impl Connection {
     }
 
     fn check_can_send(&self) -> Result<(), SendError> {
-        if !matches!(self.state, State::Open | State::CloseReceived) {
+        let answering_before_failure = self.failure_close.is_some();
+        if !matches!(self.state, State::Open | State::CloseReceived) && !answering_before_failure {
             return Err(SendError::Closed);
         }
         let buffered = self.send.buffered_amount();
