@@ -104,10 +104,7 @@ impl CloseFrame {
     /// assert_eq!(frame.reason, "bye");
     /// ```
     pub fn new(code: CloseCode, reason: impl Into<Utf8Bytes>) -> Self {
-        Self {
-            code,
-            reason: reason.into(),
-        }
+        Self { code, reason: reason.into() }
     }
 
     /// Parses a received close body. `Ok(None)` for an empty body (no status code).
@@ -120,8 +117,8 @@ impl CloseFrame {
                 if !code.is_valid_on_wire() {
                     return Err(ProtocolError::InvalidCloseCode(code.0));
                 }
-                let reason = Utf8Bytes::try_from_bytes(body.slice(2..))
-                    .map_err(|_| ProtocolError::InvalidCloseReason)?;
+                let reason =
+                    Utf8Bytes::try_from_bytes(body.slice(2..)).map_err(|_| ProtocolError::InvalidCloseReason)?;
                 Ok(Some(Self { code, reason }))
             }
         }
@@ -143,10 +140,7 @@ impl CloseFrame {
             end -= 1;
         }
         let reason = alloc::string::String::from(&reason[..end]);
-        Self {
-            code,
-            reason: reason.into(),
-        }
+        Self { code, reason: reason.into() }
     }
 }
 
@@ -156,13 +150,8 @@ mod tests {
 
     #[test]
     fn wire_validity_table() {
-        let valid = [
-            1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999,
-            4000, 4999,
-        ];
-        let invalid = [
-            0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
-        ];
+        let valid = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999];
+        let invalid = [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535];
         for c in valid {
             assert!(CloseCode(c).is_valid_on_wire(), "{c}");
         }
@@ -174,25 +163,11 @@ mod tests {
     #[test]
     fn parses_bodies() {
         assert_eq!(CloseFrame::parse(&Bytes::new()), Ok(None));
-        assert_eq!(
-            CloseFrame::parse(&Bytes::from_static(&[3])),
-            Err(ProtocolError::CloseBodyTooShort)
-        );
-        assert_eq!(
-            CloseFrame::parse(&Bytes::from_static(&[0x03, 0xED])),
-            Err(ProtocolError::InvalidCloseCode(1005))
-        );
-        assert_eq!(
-            CloseFrame::parse(&Bytes::from_static(&[0x03, 0xE8, 0xff])),
-            Err(ProtocolError::InvalidCloseReason)
-        );
-        let frame = CloseFrame::parse(&Bytes::from_static(b"\x03\xe8ok"))
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            (frame.code, frame.reason.as_str()),
-            (CloseCode::NORMAL, "ok")
-        );
+        assert_eq!(CloseFrame::parse(&Bytes::from_static(&[3])), Err(ProtocolError::CloseBodyTooShort));
+        assert_eq!(CloseFrame::parse(&Bytes::from_static(&[0x03, 0xED])), Err(ProtocolError::InvalidCloseCode(1005)));
+        assert_eq!(CloseFrame::parse(&Bytes::from_static(&[0x03, 0xE8, 0xff])), Err(ProtocolError::InvalidCloseReason));
+        let frame = CloseFrame::parse(&Bytes::from_static(b"\x03\xe8ok")).unwrap().unwrap();
+        assert_eq!((frame.code, frame.reason.as_str()), (CloseCode::NORMAL, "ok"));
         assert_eq!(frame.encode(), Bytes::from_static(b"\x03\xe8ok"));
     }
 

@@ -52,6 +52,8 @@ pub struct Config {
     pub(crate) max_headers: usize,
     pub(crate) handshake_timeout: Option<Duration>,
     pub(crate) read_buffer_size: usize,
+    #[cfg(feature = "deflate")]
+    pub(crate) deflate: Option<crate::extensions::deflate::DeflateConfig>,
 }
 
 impl Default for Config {
@@ -71,6 +73,8 @@ impl Default for Config {
             max_headers: 64,
             handshake_timeout: Some(Duration::from_secs(10)),
             read_buffer_size: 16 << 10,
+            #[cfg(feature = "deflate")]
+            deflate: Some(crate::extensions::deflate::DeflateConfig::default()),
         }
     }
 }
@@ -188,6 +192,15 @@ impl Config {
     #[must_use]
     pub fn read_buffer_size(mut self, bytes: usize) -> Self {
         self.read_buffer_size = bytes.max(1);
+        self
+    }
+
+    /// permessage-deflate: what a client offers and what a server accepts (`None`: never
+    /// compress). On by default with the `deflate` feature.
+    #[cfg(feature = "deflate")]
+    #[must_use]
+    pub fn deflate(mut self, deflate: Option<crate::extensions::deflate::DeflateConfig>) -> Self {
+        self.deflate = deflate;
         self
     }
 

@@ -54,6 +54,10 @@ pub enum ProtocolError {
     /// A close frame's reason was not valid UTF-8.
     #[error("close reason is not valid UTF-8")]
     InvalidCloseReason,
+    /// A compressed message is not a valid deflate stream (answered with 1007: the payload is
+    /// inconsistent with the message; the inflater is discarded).
+    #[error("compressed message is not a valid deflate stream")]
+    InvalidCompressedData,
     /// A frame's payload exceeded [`Config::max_frame_size`](crate::Config::max_frame_size).
     #[error("frame of {size} bytes exceeds the limit of {limit} bytes")]
     FrameTooLarge {
@@ -88,7 +92,7 @@ impl ProtocolError {
     #[must_use]
     pub const fn close_code(&self) -> CloseCode {
         match self {
-            Self::InvalidUtf8 | Self::InvalidCloseReason => CloseCode::INVALID_PAYLOAD,
+            Self::InvalidUtf8 | Self::InvalidCloseReason | Self::InvalidCompressedData => CloseCode::INVALID_PAYLOAD,
             Self::FrameTooLarge { .. } | Self::MessageTooLarge { .. } => CloseCode::TOO_BIG,
             Self::TooManyFragments { .. } => CloseCode::POLICY,
             _ => CloseCode::PROTOCOL,

@@ -90,13 +90,7 @@ impl FrameHeader {
     /// A header for a single unfragmented, unmasked frame with no RSV bits.
     #[must_use]
     pub const fn new(opcode: OpCode, payload_len: u64) -> Self {
-        Self {
-            fin: true,
-            rsv: [false; 3],
-            opcode,
-            mask: None,
-            payload_len,
-        }
+        Self { fin: true, rsv: [false; 3], opcode, mask: None, payload_len }
     }
 
     /// Parses a header from the front of `buf`.
@@ -168,16 +162,7 @@ impl FrameHeader {
             let at = 2 + ext_len;
             [buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]
         });
-        Ok(Some((
-            Self {
-                fin,
-                rsv,
-                opcode,
-                mask,
-                payload_len,
-            },
-            header_len,
-        )))
+        Ok(Some((Self { fin, rsv, opcode, mask, payload_len }, header_len)))
     }
 
     /// The number of bytes [`encode`](Self::encode) writes for this header.
@@ -253,25 +238,16 @@ mod tests {
     fn roundtrips_every_length_form() {
         for len in [0, 1, 125, 126, 127, 0xFFFF, 0x1_0000, u64::MAX >> 1] {
             for mask in [None, Some([1, 2, 3, 4])] {
-                roundtrip(FrameHeader {
-                    mask,
-                    ..FrameHeader::new(OpCode::Binary, len)
-                });
+                roundtrip(FrameHeader { mask, ..FrameHeader::new(OpCode::Binary, len) });
             }
         }
-        roundtrip(FrameHeader {
-            fin: false,
-            rsv: [true, false, true],
-            ..FrameHeader::new(OpCode::Text, 3)
-        });
+        roundtrip(FrameHeader { fin: false, rsv: [true, false, true], ..FrameHeader::new(OpCode::Text, 3) });
     }
 
     #[test]
     fn rfc6455_section_5_7_vectors() {
         // A single-frame masked text message "Hello".
-        let masked = [
-            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
-        ];
+        let masked = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
         let (h, n) = FrameHeader::parse(&masked).unwrap().unwrap();
         assert_eq!(
             (h.fin, h.opcode, h.mask, h.payload_len, n),
@@ -283,62 +259,27 @@ mod tests {
         let (h, _) = FrameHeader::parse(&[0x80, 0x02]).unwrap().unwrap();
         assert_eq!((h.fin, h.opcode), (true, OpCode::Continuation));
         // Unmasked ping and masked pong with body "Hello".
-        assert_eq!(
-            FrameHeader::parse(&[0x89, 0x05]).unwrap().unwrap().0.opcode,
-            OpCode::Ping
-        );
-        assert_eq!(
-            FrameHeader::parse(&[0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d])
-                .unwrap()
-                .unwrap()
-                .0
-                .opcode,
-            OpCode::Pong
-        );
+        assert_eq!(FrameHeader::parse(&[0x89, 0x05]).unwrap().unwrap().0.opcode, OpCode::Ping);
+        assert_eq!(FrameHeader::parse(&[0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d]).unwrap().unwrap().0.opcode, OpCode::Pong);
         // 256 bytes binary in a single unmasked frame, and 64 KiB.
-        assert_eq!(
-            FrameHeader::parse(&[0x82, 0x7E, 0x01, 0x00])
-                .unwrap()
-                .unwrap()
-                .0
-                .payload_len,
-            256
-        );
+        assert_eq!(FrameHeader::parse(&[0x82, 0x7E, 0x01, 0x00]).unwrap().unwrap().0.payload_len, 256);
         let big = [0x82, 0x7F, 0, 0, 0, 0, 0, 1, 0, 0];
-        assert_eq!(
-            FrameHeader::parse(&big).unwrap().unwrap().0.payload_len,
-            65536
-        );
+        assert_eq!(FrameHeader::parse(&big).unwrap().unwrap().0.payload_len, 65536);
     }
 
     #[test]
     fn rejects_header_level_violations() {
         for op in [0x3, 0x4, 0x5, 0x6, 0x7, 0xB, 0xC, 0xD, 0xE, 0xF] {
-            assert_eq!(
-                FrameHeader::parse(&[0x80 | op]),
-                Err(ProtocolError::ReservedOpcode(op))
-            );
+            assert_eq!(FrameHeader::parse(&[0x80 | op]), Err(ProtocolError::ReservedOpcode(op)));
         }
-        assert_eq!(
-            FrameHeader::parse(&[0x09, 0x00]),
-            Err(ProtocolError::FragmentedControlFrame)
-        );
-        assert_eq!(
-            FrameHeader::parse(&[0x89, 0x7E]),
-            Err(ProtocolError::ControlFrameTooLong)
-        );
-        assert_eq!(
-            FrameHeader::parse(&[0x82, 0x7E, 0x00, 0x7D]),
-            Err(ProtocolError::NonMinimalLength(125))
-        );
+        assert_eq!(FrameHeader::parse(&[0x09, 0x00]), Err(ProtocolError::FragmentedControlFrame));
+        assert_eq!(FrameHeader::parse(&[0x89, 0x7E]), Err(ProtocolError::ControlFrameTooLong));
+        assert_eq!(FrameHeader::parse(&[0x82, 0x7E, 0x00, 0x7D]), Err(ProtocolError::NonMinimalLength(125)));
         let top = [0x82, 0x7F, 0x80, 0, 0, 0, 0, 0, 0, 0];
         assert_eq!(FrameHeader::parse(&top), Err(ProtocolError::LengthTopBit));
         let max = [0x82, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF];
         assert_eq!(FrameHeader::parse(&max), Err(ProtocolError::LengthTopBit));
         let small64 = [0x82, 0x7F, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF];
-        assert_eq!(
-            FrameHeader::parse(&small64),
-            Err(ProtocolError::NonMinimalLength(0xFFFF))
-        );
+        assert_eq!(FrameHeader::parse(&small64), Err(ProtocolError::NonMinimalLength(0xFFFF)));
     }
 }

@@ -150,6 +150,9 @@
 //! - `std` (default): `std::error::Error` impls, [`Instant::now`] and conversions from
 //!   `std::time::Instant`, vectored output, and the default CSPRNG for client masking keys.
 //!   Without it the crate is `#![no_std]` and needs only `alloc`.
+//! - `deflate` (default, implies `std`): permessage-deflate (RFC 7692), negotiated by default
+//!   ([`Config::deflate`]), with bounded decompression: the message size limit applies to the
+//!   inflated size and is enforced while inflating.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -163,6 +166,7 @@ mod close;
 mod config;
 mod connection;
 mod error;
+mod extensions;
 mod frame;
 mod handshake;
 mod mask;
@@ -174,12 +178,13 @@ pub use close::{CloseCode, CloseFrame, MAX_CLOSE_REASON};
 pub use config::{Config, ReceiveMode};
 pub use connection::{Connection, Event, Fragment, Message, MessageKind, Role, State};
 pub use error::{Error, ProtocolError, SendError};
+#[cfg(feature = "deflate")]
+pub use extensions::deflate::{DeflateConfig, DeflateParams};
+pub use extensions::{Extension, ExtensionsSyntaxError, parse_extensions};
 pub use frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode};
 pub use handshake::client::{ClientHandshake, ClientRequest};
 pub use handshake::server::{Accept, ServerHandshake};
-pub use handshake::{
-    AcceptKey, HandshakeError, Headers, MAX_REJECT_BODY, Reject, Request, Response,
-};
+pub use handshake::{AcceptKey, HandshakeError, Headers, MAX_REJECT_BODY, Reject, Request, Response};
 pub use mask::apply_mask;
 #[cfg(feature = "std")]
 pub use random::default_random;

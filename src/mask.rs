@@ -15,12 +15,7 @@
 /// ```
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let shift = offset % 4;
-    let key = [
-        key[shift],
-        key[(shift + 1) % 4],
-        key[(shift + 2) % 4],
-        key[(shift + 3) % 4],
-    ];
+    let key = [key[shift], key[(shift + 1) % 4], key[(shift + 2) % 4], key[(shift + 3) % 4]];
     let key32 = u32::from_ne_bytes(key);
     let key64 = u64::from(key32) | (u64::from(key32) << 32);
     let mut chunks = buf.chunks_exact_mut(8);

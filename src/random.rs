@@ -5,6 +5,7 @@
 //! which is cryptographically secure as RFC 6455 §10.3 asks. Tests pass a seeded generator, so
 //! whole transcripts are reproducible byte for byte.
 
+#[cfg(feature = "std")]
 use alloc::boxed::Box;
 
 /// A source of unpredictable bytes. Implemented for every `rand` cryptographic generator.

@@ -28,9 +28,7 @@ impl Instant {
     /// An instant `millis` milliseconds after the origin.
     #[must_use]
     pub const fn from_millis(millis: u64) -> Self {
-        Self {
-            nanos: millis.saturating_mul(1_000_000),
-        }
+        Self { nanos: millis.saturating_mul(1_000_000) }
     }
 
     /// Nanoseconds since the origin.
@@ -49,9 +47,7 @@ impl Instant {
     #[must_use]
     pub fn saturating_add(self, duration: Duration) -> Self {
         let add = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
-        Self {
-            nanos: self.nanos.saturating_add(add),
-        }
+        Self { nanos: self.nanos.saturating_add(add) }
     }
 }
 
@@ -80,8 +76,7 @@ mod std_conversions {
         static ORIGIN: OnceLock<std::time::Instant> = OnceLock::new();
         *ORIGIN.get_or_init(|| {
             let now = std::time::Instant::now();
-            now.checked_sub(std::time::Duration::from_secs(1))
-                .unwrap_or(now)
+            now.checked_sub(std::time::Duration::from_secs(1)).unwrap_or(now)
         })
     }
 
@@ -122,9 +117,6 @@ mod tests {
         let t = Instant::from_millis(5);
         assert_eq!(t + Duration::from_millis(5), Instant::from_millis(10));
         assert_eq!(Instant::ZERO - t, Duration::ZERO);
-        assert_eq!(
-            Instant::from_nanos(u64::MAX) + Duration::from_secs(1),
-            Instant::from_nanos(u64::MAX)
-        );
+        assert_eq!(Instant::from_nanos(u64::MAX) + Duration::from_secs(1), Instant::from_nanos(u64::MAX));
     }
 }

@@ -31,10 +31,7 @@ impl Utf8Validator {
     /// A validator at the start of a message.
     #[must_use]
     pub const fn new() -> Self {
-        Self {
-            carry: [0; 4],
-            carry_len: 0,
-        }
+        Self { carry: [0; 4], carry_len: 0 }
     }
 
     /// Validates the next chunk. Fails as soon as the bytes seen so far cannot be the prefix of
@@ -245,12 +242,7 @@ mod tests {
     #[test]
     fn fails_fast_inside_a_sequence() {
         let mut v = Utf8Validator::new();
-        assert!(
-            v.feed(&[
-                0xCE, 0xBA, 0xE1, 0xBD, 0xB9, 0xCF, 0x83, 0xCE, 0xBC, 0xCE, 0xB5, 0xF4
-            ])
-            .is_ok()
-        );
+        assert!(v.feed(&[0xCE, 0xBA, 0xE1, 0xBD, 0xB9, 0xCF, 0x83, 0xCE, 0xBC, 0xCE, 0xB5, 0xF4]).is_ok());
         assert!(v.feed(&[0x90]).is_err(), "F4 90 can never be valid");
     }
 }

@@ -8,6 +8,8 @@
 //! [`should_close_transport`](Connection::should_close_transport)) report what to do next.
 //! The receive path lives in `recv.rs`, the send queue in `send.rs`, deadlines in `timers.rs`.
 
+#[cfg(feature = "deflate")]
+mod inflate;
 mod recv;
 mod send;
 mod timers;
@@ -162,6 +164,8 @@ pub struct Connection {
     /// The close deadline passed: give up on the transport.
     timed_out: bool,
     protocol: Option<alloc::string::String>,
+    #[cfg(feature = "deflate")]
+    deflate: Option<Box<crate::extensions::deflate::Deflate>>,
 }
 
 impl core::fmt::Debug for Connection {
@@ -228,6 +232,8 @@ impl Connection {
             eof: false,
             timed_out: false,
             protocol: None,
+            #[cfg(feature = "deflate")]
+            deflate: None,
             config,
         }
     }
@@ -235,6 +241,33 @@ impl Connection {
     /// Queues bytes that precede all frames (the server's 101 response).
     pub(crate) fn push_raw_output(&mut self, bytes: Bytes) {
         self.send.push_raw(bytes);
+    }
+
+    /// Whether permessage-deflate was negotiated (RSV1 is then allowed on data frames).
+    pub(crate) fn compression_negotiated(&self) -> bool {
+        #[cfg(feature = "deflate")]
+        return self.deflate.is_some();
+        #[cfg(not(feature = "deflate"))]
+        return false;
+    }
+
+    /// Enables permessage-deflate with parameters negotiated elsewhere (by this crate's
+    /// handshakes, or by an HTTP stack that did the upgrade, see
+    /// [`DeflateConfig::negotiate`](crate::DeflateConfig::negotiate)). Compression settings
+    /// (level, threshold) come from the connection's [`Config::deflate`], or the defaults.
+    #[cfg(feature = "deflate")]
+    #[must_use]
+    pub fn with_deflate(mut self, params: crate::extensions::deflate::DeflateParams) -> Self {
+        let settings = self.config.deflate.clone().unwrap_or_default();
+        self.deflate = Some(Box::new(crate::extensions::deflate::Deflate::new(params, self.role, &settings)));
+        self
+    }
+
+    /// The permessage-deflate parameters in force, if compression was negotiated.
+    #[cfg(feature = "deflate")]
+    #[must_use]
+    pub fn deflate_params(&self) -> Option<crate::extensions::deflate::DeflateParams> {
+        self.deflate.as_ref().map(|d| d.params())
     }
 
     pub(crate) fn set_protocol(&mut self, protocol: Option<alloc::string::String>) {
@@ -292,6 +325,11 @@ impl Connection {
         let Some(event) = self.events.pop_front() else {
             if let Some(frame) = self.failure_close.take() {
                 self.send.push_close(Some(&frame));
+            }
+            #[cfg(feature = "deflate")]
+            if self.recv.paused {
+                self.resume_if_paused();
+                return self.poll_event();
             }
             return None;
         };
@@ -357,8 +395,7 @@ impl Connection {
     /// Zero-copy receive, step two: `n` bytes were written at the start of
     /// [`receive_buffer`](Self::receive_buffer).
     pub fn commit_received(&mut self, n: usize) -> Result<(), Error> {
-        self.recv
-            .commit(n, self.accepts_input() && self.error.is_none());
+        self.recv.commit(n, self.accepts_input() && self.error.is_none());
         if let Some(err) = &self.error {
             return Err(err.clone());
         }
@@ -470,10 +507,7 @@ impl Connection {
         }
         let buffered = self.send.buffered_amount();
         if buffered > self.config.max_write_buffer {
-            return Err(SendError::BufferFull {
-                buffered,
-                limit: self.config.max_write_buffer,
-            });
+            return Err(SendError::BufferFull { buffered, limit: self.config.max_write_buffer });
         }
         Ok(())
     }
@@ -496,8 +530,26 @@ impl Connection {
             Message::Text(t) => (MessageKind::Text, t.into_bytes()),
             Message::Binary(b) => (MessageKind::Binary, b),
         };
-        self.send.push_message(kind, data, true, &self.config);
+        let (data, compressed) = self.compress(data, true, None);
+        self.send.push_message(kind, data, true, compressed, &self.config);
         Ok(())
+    }
+
+    /// Compresses a message (or a streamed piece) if permessage-deflate is in force and the
+    /// message is worth it. `stream`: whether the streamed message being continued is
+    /// compressed (`None` for whole messages and first pieces).
+    #[cfg_attr(not(feature = "deflate"), allow(unused_variables, unused_mut))]
+    fn compress(&mut self, data: Bytes, last: bool, stream: Option<bool>) -> (Bytes, bool) {
+        #[cfg(feature = "deflate")]
+        if let Some(deflate) = self.deflate.as_mut() {
+            // Whole messages below the threshold go as they are; a streamed message cannot be
+            // measured up front, so it is compressed whenever compression is on.
+            let wanted = stream.unwrap_or(!last || deflate.wants(data.len()));
+            if wanted {
+                return (Bytes::from(deflate.compress(&data, last)), true);
+            }
+        }
+        (data, false)
     }
 
     /// Queues a text message.
@@ -525,20 +577,16 @@ impl Connection {
     /// conn.send_fragment(MessageKind::Text, "lo", true).unwrap();
     /// assert_eq!(conn.transmit(), b"\x01\x03Hel\x80\x02lo"); // RFC 6455 §5.7
     /// ```
-    pub fn send_fragment(
-        &mut self,
-        kind: MessageKind,
-        data: impl Into<Bytes>,
-        last: bool,
-    ) -> Result<(), SendError> {
+    pub fn send_fragment(&mut self, kind: MessageKind, data: impl Into<Bytes>, last: bool) -> Result<(), SendError> {
         self.check_can_send()?;
         if let Some(open) = self.send.stream_open() {
             if open != kind {
                 return Err(SendError::MessageInProgress);
             }
         }
-        self.send
-            .push_message(kind, data.into(), last, &self.config);
+        let continuing = self.send.stream_open().map(|_| self.send.stream_compressed());
+        let (data, compressed) = self.compress(data.into(), last, continuing);
+        self.send.push_message(kind, data, last, compressed, &self.config);
         Ok(())
     }
 

@@ -13,37 +13,50 @@ use bytes::{Buf, Bytes, BytesMut};
 
 /// A frame whose header has been parsed and whose payload is still (partly) in the buffer.
 #[derive(Debug)]
-struct InFrame {
-    opcode: OpCode,
-    fin: bool,
+pub(super) struct InFrame {
+    pub(super) opcode: OpCode,
+    pub(super) fin: bool,
     mask: Option<[u8; 4]>,
     /// Payload bytes not yet taken out of the buffer.
-    remaining: u64,
-    /// Payload bytes already taken out (streaming), for the mask phase.
-    taken: u64,
+    pub(super) remaining: u64,
+    /// Payload bytes already taken out (streaming, inflating), for the mask phase.
+    pub(super) taken: u64,
     /// Bytes at the front of the buffer already unmasked and validated.
-    scanned: usize,
+    pub(super) scanned: usize,
 }
 
 /// A data message in progress.
 #[derive(Debug)]
-struct InMessage {
-    kind: MessageKind,
-    /// Payload so far (message mode, fragmented messages only).
-    data: BytesMut,
+#[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+pub(super) struct InMessage {
+    pub(super) kind: MessageKind,
+    /// Payload so far (message mode: fragmented or compressed messages only).
+    pub(super) data: BytesMut,
+    /// Payload bytes on the wire so far.
     size: u64,
     fragments: usize,
     /// Some piece was already delivered (stream mode).
-    delivered: bool,
+    pub(super) delivered: bool,
+    /// RSV1 was set on the first frame: permessage-deflate data.
+    pub(super) compressed: bool,
+    /// Bytes inflated so far (compressed messages).
+    pub(super) inflated: u64,
+    /// How much of the 4-byte deflate trailer was fed after the last frame.
+    pub(super) trailer_fed: usize,
+    /// The last inflate step filled its output buffer: more may be pending.
+    pub(super) output_pending: bool,
 }
 
 #[derive(Debug)]
 pub(super) struct Receiver {
     role: Role,
-    buf: BytesMut,
-    frame: Option<InFrame>,
-    message: Option<InMessage>,
-    utf8: Utf8Validator,
+    pub(super) buf: BytesMut,
+    pub(super) frame: Option<InFrame>,
+    pub(super) message: Option<InMessage>,
+    pub(super) utf8: Utf8Validator,
+    /// Processing stopped to let the application catch up with events (inflating in stream
+    /// mode); it resumes when the event queue is empty.
+    pub(super) paused: bool,
     /// Length of `buf` before `spare` exposed room to read into.
     spare_from: Option<usize>,
 }
@@ -56,13 +69,13 @@ impl Receiver {
             frame: None,
             message: None,
             utf8: Utf8Validator::new(),
+            paused: false,
             spare_from: None,
         }
     }
 
     pub(super) fn buffered(&self) -> usize {
-        self.spare_from.unwrap_or(self.buf.len())
-            + self.message.as_ref().map_or(0, |m| m.data.len())
+        self.spare_from.unwrap_or(self.buf.len()) + self.message.as_ref().map_or(0, |m| m.data.len())
     }
 
     pub(super) fn extend(&mut self, data: &[u8]) {
@@ -80,11 +93,7 @@ impl Receiver {
 
     pub(super) fn commit(&mut self, n: usize, keep: bool) {
         if let Some(from) = self.spare_from.take() {
-            let end = if keep {
-                from + n.min(self.buf.len() - from)
-            } else {
-                from
-            };
+            let end = if keep { from + n.min(self.buf.len() - from) } else { from };
             self.buf.truncate(end);
         }
     }
@@ -102,6 +111,7 @@ impl Receiver {
         self.buf.clear();
         self.frame = None;
         self.message = None;
+        self.paused = false;
     }
 }
 
@@ -135,7 +145,12 @@ impl Connection {
         let Some((header, header_len)) = FrameHeader::parse(&self.recv.buf)? else {
             return Ok(false);
         };
-        if header.rsv.iter().any(|&bit| bit) {
+        let [rsv1, rsv2, rsv3] = header.rsv;
+        // RSV1 marks a compressed message: only on its first frame, only if negotiated.
+        if rsv2
+            || rsv3
+            || (rsv1 && !(self.compression_negotiated() && matches!(header.opcode, OpCode::Text | OpCode::Binary)))
+        {
             return Err(ProtocolError::ReservedBits);
         }
         match (self.recv.role, header.mask.is_some()) {
@@ -145,10 +160,7 @@ impl Connection {
         }
         let limits = &self.config;
         if header.payload_len > limits.max_frame_size as u64 {
-            return Err(ProtocolError::FrameTooLarge {
-                size: header.payload_len,
-                limit: limits.max_frame_size,
-            });
+            return Err(ProtocolError::FrameTooLarge { size: header.payload_len, limit: limits.max_frame_size });
         }
         let message = &mut self.recv.message;
         match header.opcode {
@@ -158,9 +170,7 @@ impl Connection {
                 };
                 msg.fragments += 1;
                 if msg.fragments > limits.max_fragments {
-                    return Err(ProtocolError::TooManyFragments {
-                        limit: limits.max_fragments,
-                    });
+                    return Err(ProtocolError::TooManyFragments { limit: limits.max_fragments });
                 }
                 msg.size += header.payload_len;
             }
@@ -168,27 +178,26 @@ impl Connection {
                 if message.is_some() {
                     return Err(ProtocolError::ExpectedContinuation);
                 }
-                let kind = if header.opcode == OpCode::Text {
-                    MessageKind::Text
-                } else {
-                    MessageKind::Binary
-                };
+                let kind = if header.opcode == OpCode::Text { MessageKind::Text } else { MessageKind::Binary };
                 *message = Some(InMessage {
                     kind,
                     data: BytesMut::new(),
                     size: header.payload_len,
                     fragments: 1,
                     delivered: false,
+                    compressed: rsv1,
+                    inflated: 0,
+                    trailer_fed: 0,
+                    output_pending: false,
                 });
                 self.recv.utf8 = Utf8Validator::new();
             }
             OpCode::Close | OpCode::Ping | OpCode::Pong => {}
         }
         if let Some(msg) = message {
-            if msg.size > limits.max_message_size as u64 {
-                return Err(ProtocolError::MessageTooLarge {
-                    limit: limits.max_message_size,
-                });
+            // A compressed message is held to the limit by its inflated size, while inflating.
+            if !msg.compressed && msg.size > limits.max_message_size as u64 {
+                return Err(ProtocolError::MessageTooLarge { limit: limits.max_message_size });
             }
         }
         self.recv.buf.advance(header_len);
@@ -211,27 +220,26 @@ impl Connection {
             return Ok(true);
         };
         // `remaining` may exceed usize on 32-bit targets; the buffer length never does.
-        let available =
-            usize::try_from(frame.remaining).map_or(recv.buf.len(), |r| r.min(recv.buf.len()));
+        let available = usize::try_from(frame.remaining).map_or(recv.buf.len(), |r| r.min(recv.buf.len()));
         if available > frame.scanned {
             let fresh = &mut recv.buf[frame.scanned..available];
             if let Some(key) = frame.mask {
                 let phase = (frame.taken as usize).wrapping_add(frame.scanned);
                 apply_mask(fresh, key, phase);
             }
+            // Compressed text is validated after inflating (inflate.rs), not on the wire bytes.
             let is_text = !frame.opcode.is_control()
-                && recv
-                    .message
-                    .as_ref()
-                    .is_some_and(|m| m.kind == MessageKind::Text);
+                && recv.message.as_ref().is_some_and(|m| m.kind == MessageKind::Text && !m.compressed);
             if is_text {
-                recv.utf8
-                    .feed(fresh)
-                    .map_err(|_| ProtocolError::InvalidUtf8)?;
+                recv.utf8.feed(fresh).map_err(|_| ProtocolError::InvalidUtf8)?;
             }
             frame.scanned = available;
         }
         let complete = available as u64 == frame.remaining;
+        #[cfg(feature = "deflate")]
+        if !frame.opcode.is_control() && recv.message.as_ref().is_some_and(|m| m.compressed) {
+            return self.continue_compressed_frame();
+        }
         if frame.opcode.is_control() {
             if !complete {
                 return Ok(false);
@@ -304,12 +312,7 @@ impl Connection {
                 } else {
                     msg.delivered = true;
                 }
-                self.events.push_back(Event::Fragment(Fragment {
-                    kind,
-                    data: piece,
-                    first,
-                    last,
-                }));
+                self.events.push_back(Event::Fragment(Fragment { kind, data: piece, first, last }));
                 Ok(complete)
             }
         }
@@ -334,8 +337,7 @@ impl Connection {
                     State::Open => {
                         self.state = State::CloseReceived;
                         // Echo the peer's code (RFC 6455 §5.5.1) when the app takes the event.
-                        self.close_reply =
-                            Some(frame.as_ref().map(|f| CloseFrame::new(f.code, "")));
+                        self.close_reply = Some(frame.as_ref().map(|f| CloseFrame::new(f.code, "")));
                     }
                     _ => {
                         self.state = State::Closed;

@@ -26,6 +26,8 @@ struct OutMessage {
     data: Bytes,
     /// Whether the last frame of this piece ends the message.
     fin: bool,
+    /// Set RSV1 on the next frame (the first frame of a compressed message).
+    rsv1: bool,
     fragment_size: usize,
 }
 
@@ -46,6 +48,8 @@ pub(crate) struct SendQueue {
     close_encoded: bool,
     /// The kind of a streamed message that was started and not finished.
     stream_open: Option<MessageKind>,
+    /// Whether that streamed message is compressed.
+    stream_compressed: bool,
 }
 
 impl SendQueue {
@@ -63,6 +67,7 @@ impl SendQueue {
             close: None,
             close_encoded: false,
             stream_open: None,
+            stream_compressed: false,
         }
     }
 
@@ -82,26 +87,30 @@ impl SendQueue {
         self.stream_open
     }
 
+    pub(crate) fn stream_compressed(&self) -> bool {
+        self.stream_compressed
+    }
+
+    /// Queues a message, or a piece of a streamed one. `compressed`: the data is
+    /// permessage-deflate output (RSV1 goes on the message's first frame).
     pub(crate) fn push_message(
         &mut self,
         kind: MessageKind,
         data: Bytes,
         fin: bool,
+        compressed: bool,
         config: &Config,
     ) {
-        let opcode = match (self.stream_open, kind) {
-            (Some(_), _) => OpCode::Continuation,
-            (None, MessageKind::Text) => OpCode::Text,
-            (None, MessageKind::Binary) => OpCode::Binary,
+        let (opcode, rsv1) = match (self.stream_open, kind) {
+            (Some(_), _) => (OpCode::Continuation, false),
+            (None, MessageKind::Text) => (OpCode::Text, compressed),
+            (None, MessageKind::Binary) => (OpCode::Binary, compressed),
         };
         self.stream_open = if fin { None } else { Some(kind) };
+        self.stream_compressed = compressed && !fin;
         self.queued_bytes += data.len();
-        self.messages.push_back(OutMessage {
-            opcode,
-            data,
-            fin,
-            fragment_size: config.write_fragment_size,
-        });
+        let fragment_size = config.write_fragment_size;
+        self.messages.push_back(OutMessage { opcode, data, fin, rsv1, fragment_size });
         self.refill();
     }
 
@@ -128,6 +137,7 @@ impl SendQueue {
         self.messages.clear();
         self.queued_bytes = 0;
         self.stream_open = None;
+        self.stream_compressed = false;
     }
 
     /// Drops everything, encoded or not (the transport is gone).
@@ -174,11 +184,7 @@ impl SendQueue {
 
     #[cfg(feature = "std")]
     pub(crate) fn chunks_vectored<'a>(&'a self, dst: &mut [std::io::IoSlice<'a>]) -> usize {
-        let all = self
-            .chunks
-            .iter()
-            .map(|c| &c[..])
-            .chain(core::iter::once(&self.tail[..]));
+        let all = self.chunks.iter().map(|c| &c[..]).chain(core::iter::once(&self.tail[..]));
         let mut filled = 0;
         for (slot, chunk) in dst.iter_mut().zip(all.filter(|c| !c.is_empty())) {
             *slot = std::io::IoSlice::new(chunk);
@@ -217,9 +223,11 @@ impl SendQueue {
                 let done = msg.data.is_empty();
                 let header = FrameHeader {
                     fin: done && msg.fin,
+                    rsv: [msg.rsv1, false, false],
                     ..FrameHeader::new(msg.opcode, 0)
                 };
                 msg.opcode = OpCode::Continuation;
+                msg.rsv1 = false;
                 if done {
                     self.messages.pop_front();
                 }

@@ -75,10 +75,7 @@ impl Connection {
         if self.state == State::Open && t.keepalive_interval.is_some() && t.next_ping.is_none() {
             return Some(Instant::ZERO);
         }
-        [t.next_ping, t.pong_deadline, t.close_deadline]
-            .into_iter()
-            .flatten()
-            .min()
+        [t.next_ping, t.pong_deadline, t.close_deadline].into_iter().flatten().min()
     }
 
     /// Tells the connection the time: anchors new deadlines and fires those that are due
@@ -109,7 +106,14 @@ impl Connection {
         let t = &mut self.timers;
         if t.pong_deadline.is_some_and(|at| at <= now) {
             t.pong_deadline = None;
-            return Err(self.fail(Error::KeepaliveTimeout));
+            let err = self.fail(Error::KeepaliveTimeout);
+            // The failure queued a close frame: its deadline starts now, not at the next call.
+            let t = &mut self.timers;
+            if t.close_needs_anchor {
+                t.close_needs_anchor = false;
+                t.close_deadline = Some(now + t.close_timeout);
+            }
+            return Err(err);
         }
         if t.close_deadline.is_some_and(|at| at <= now) {
             t.close_deadline = None;

@@ -51,15 +51,10 @@ impl ClientRequest {
         }
         let default_port = if secure { 443 } else { 80 };
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (host, after) = v6
-                .split_once(']')
-                .ok_or(HandshakeError::InvalidUrl("unclosed IPv6 bracket"))?;
+            let (host, after) = v6.split_once(']').ok_or(HandshakeError::InvalidUrl("unclosed IPv6 bracket"))?;
             let port = match after {
                 "" => default_port,
-                p => parse_port(
-                    p.strip_prefix(':')
-                        .ok_or(HandshakeError::InvalidUrl("bad port"))?,
-                )?,
+                p => parse_port(p.strip_prefix(':').ok_or(HandshakeError::InvalidUrl("bad port"))?)?,
             };
             (host, port)
         } else {
@@ -74,33 +69,18 @@ impl ClientRequest {
         if target.contains(|c: char| c.is_whitespace() || c.is_control()) {
             return Err(HandshakeError::InvalidUrl("bad path"));
         }
-        let target = if target.starts_with('/') {
-            target.into()
-        } else {
-            alloc::format!("/{target}")
-        };
-        Ok(Self {
-            secure,
-            host: host.into(),
-            port,
-            target,
-            protocols: Vec::new(),
-            headers: Vec::new(),
-        })
+        let target = if target.starts_with('/') { target.into() } else { alloc::format!("/{target}") };
+        Ok(Self { secure, host: host.into(), port, target, protocols: Vec::new(), headers: Vec::new() })
     }
 
     /// A request for `path` (with optional query) on `host` (a `Host` header value: name or
     /// address, with `:port` if not the default), for transports set up by the caller.
     #[must_use]
     pub fn new(host: impl Into<String>, path: impl Into<String>) -> Self {
-        Self {
-            secure: false,
-            host: host.into(),
-            port: 80,
-            target: path.into(),
-            protocols: Vec::new(),
-            headers: Vec::new(),
-        }
+        // Split off the port so that `host_header` neither brackets "name:port" as if it were
+        // an IPv6 address nor brackets "[v6]" twice.
+        let (host, port) = split_host_value(&host.into());
+        Self { secure: false, host, port, target: path.into(), protocols: Vec::new(), headers: Vec::new() }
     }
 
     /// Offers a subprotocol (call once per protocol, in order of preference).
@@ -148,31 +128,23 @@ impl ClientRequest {
         } else {
             self.host.clone()
         };
-        if self.port == default_port {
-            host
-        } else {
-            alloc::format!("{host}:{}", self.port)
-        }
+        if self.port == default_port { host } else { alloc::format!("{host}:{}", self.port) }
     }
 
-    fn encode(&self, key: &str) -> Bytes {
+    fn encode(&self, key: &str, extensions: Option<&str>) -> Bytes {
         let mut out = alloc::format!(
             "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n",
             self.target,
             sanitize(&self.host_header()),
         );
         if !self.protocols.is_empty() {
-            out.push_str(&alloc::format!(
-                "Sec-WebSocket-Protocol: {}\r\n",
-                sanitize(&self.protocols.join(", "))
-            ));
+            out.push_str(&alloc::format!("Sec-WebSocket-Protocol: {}\r\n", sanitize(&self.protocols.join(", "))));
+        }
+        if let Some(extensions) = extensions {
+            out.push_str(&alloc::format!("Sec-WebSocket-Extensions: {extensions}\r\n"));
         }
         for (name, value) in &self.headers {
-            out.push_str(&alloc::format!(
-                "{}: {}\r\n",
-                sanitize(name),
-                sanitize(value)
-            ));
+            out.push_str(&alloc::format!("{}: {}\r\n", sanitize(name), sanitize(value)));
         }
         out.push_str("\r\n");
         out.into()
@@ -181,13 +153,28 @@ impl ClientRequest {
 
 fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &s[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
 }
 
 fn parse_port(port: &str) -> Result<u16, HandshakeError> {
-    port.parse()
-        .map_err(|_| HandshakeError::InvalidUrl("bad port"))
+    port.parse().map_err(|_| HandshakeError::InvalidUrl("bad port"))
+}
+
+/// Splits a `Host` header value (`name`, `name:port`, `[v6]`, `[v6]:port`) into the host
+/// without brackets and the port (80 when absent or unparsable).
+fn split_host_value(value: &str) -> (String, u16) {
+    let (host, port) = match value.strip_prefix('[').and_then(|v6| v6.split_once(']')) {
+        Some((v6, after)) => (v6, after.strip_prefix(':')),
+        None => match value.rsplit_once(':') {
+            Some((name, port)) if !name.contains(':') => (name, Some(port)),
+            _ => (value, None),
+        },
+    };
+    match port.map(str::parse) {
+        Some(Ok(port)) => (host.into(), port),
+        Some(Err(_)) => (value.into(), 80),
+        None => (host.into(), 80),
+    }
 }
 
 #[derive(Debug)]
@@ -238,11 +225,7 @@ impl ClientHandshake {
 
     /// A handshake for `request`, drawing the key and all masking keys from `random`.
     #[must_use]
-    pub fn with_random(
-        request: ClientRequest,
-        config: Config,
-        mut random: Box<dyn RandomSource>,
-    ) -> Self {
+    pub fn with_random(request: ClientRequest, config: Config, mut random: Box<dyn RandomSource>) -> Self {
         let mut nonce = [0u8; 16];
         random.fill_bytes(&mut nonce);
         let mut key = [0u8; 24];
@@ -250,8 +233,12 @@ impl ClientHandshake {
         let _ = base64::engine::general_purpose::STANDARD.encode_slice(nonce, &mut key);
         let accept = AcceptKey::from_key(&key);
         let key = core::str::from_utf8(&key).unwrap_or_default();
+        #[cfg(feature = "deflate")]
+        let offer = config.deflate.as_ref().map(crate::DeflateConfig::offer);
+        #[cfg(not(feature = "deflate"))]
+        let offer: Option<String> = None;
         Self {
-            request: request.encode(key),
+            request: request.encode(key, offer.as_deref()),
             accept,
             protocols: request.protocols,
             reader: HeadReader::new(config.max_handshake_size),
@@ -288,17 +275,13 @@ impl ClientHandshake {
                 let mut body = BytesMut::from(&response.body[..]);
                 body.extend_from_slice(data);
                 response.body = body.freeze();
-                if expected.is_some_and(|n| response.body.len() >= n)
-                    || response.body.len() >= MAX_REJECT_BODY
-                {
+                if expected.is_some_and(|n| response.body.len() >= n) || response.body.len() >= MAX_REJECT_BODY {
                     Err(self.finish_rejection())
                 } else {
                     Ok(None)
                 }
             }
-            Phase::Done => Err(HandshakeError::Malformed(
-                "handshake already complete".into(),
-            )),
+            Phase::Done => Err(HandshakeError::Malformed("handshake already complete".into())),
         };
         if let Err(err) = &result {
             self.error = Some(err.clone());
@@ -319,10 +302,7 @@ impl ClientHandshake {
     fn finish_rejection(&mut self) -> HandshakeError {
         match core::mem::replace(&mut self.phase, Phase::Done) {
             Phase::Body(mut response, expected) => {
-                let keep = expected
-                    .unwrap_or(MAX_REJECT_BODY)
-                    .min(MAX_REJECT_BODY)
-                    .min(response.body.len());
+                let keep = expected.unwrap_or(MAX_REJECT_BODY).min(MAX_REJECT_BODY).min(response.body.len());
                 response.body.truncate(keep);
                 self.response = Some((*response).clone());
                 HandshakeError::Rejected(response)
@@ -344,7 +324,8 @@ impl ClientHandshake {
             }
             Err(err) => return Err(parse_error(err, self.config.max_headers)),
         }
-        if parsed.version != Some(1) {
+        // Only a 101 must be HTTP/1.1; any other status (an HTTP/1.0 404 too) is a rejection.
+        if parsed.version != Some(1) && parsed.code == Some(101) {
             return Err(HandshakeError::NotHttp11);
         }
         let response = Response {
@@ -356,14 +337,8 @@ impl ClientHandshake {
         let rest = Bytes::copy_from_slice(&self.reader.buf[head_len..]);
         self.reader.buf = BytesMut::new();
         if response.status != 101 {
-            let expected = response
-                .headers
-                .get_str("Content-Length")
-                .and_then(|v| v.trim().parse::<usize>().ok());
-            let chunked = response
-                .headers
-                .get_all("Transfer-Encoding")
-                .any(|v| has_token(v, "chunked"));
+            let expected = response.headers.get_str("Content-Length").and_then(|v| v.trim().parse::<usize>().ok());
+            let chunked = response.headers.get_all("Transfer-Encoding").any(|v| has_token(v, "chunked"));
             // A chunked body is kept raw and read to the end of the stream.
             let expected = if chunked { None } else { expected };
             self.phase = Phase::Body(Box::new(response), expected);
@@ -372,73 +347,82 @@ impl ClientHandshake {
             }
             return Ok(None);
         }
-        let protocol = self.validate(&response)?;
+        let (protocol, extensions) = self.validate(&response)?;
         self.response = Some(response);
         self.phase = Phase::Done;
         let random = self.random.take();
         let mut conn = Connection::new(Role::Client, self.config.clone(), random);
         conn.set_protocol(protocol);
+        #[cfg(feature = "deflate")]
+        if let Some(params) = extensions {
+            conn = conn.with_deflate(params);
+        }
+        #[cfg(not(feature = "deflate"))]
+        let _ = extensions;
         // A failure here is sticky in the connection and reported by its next input.
         let _ = conn.receive(&rest);
         Ok(Some(conn))
     }
 
-    /// Checks a 101 response (RFC 6455 §4.1, client requirements 1–6); returns the subprotocol.
-    fn validate(&self, response: &Response) -> Result<Option<String>, HandshakeError> {
+    /// Checks a 101 response (RFC 6455 §4.1, client requirements 1–6); returns the subprotocol
+    /// and the negotiated extension parameters.
+    fn validate(&self, response: &Response) -> Result<(Option<String>, NegotiatedExtensions), HandshakeError> {
         let headers = &response.headers;
-        if !headers
-            .get_all("Upgrade")
-            .any(|v| has_token(v, "websocket"))
-        {
-            return Err(HandshakeError::InvalidResponse(
-                "missing Upgrade: websocket",
-            ));
+        if !headers.get_all("Upgrade").any(|v| has_token(v, "websocket")) {
+            return Err(HandshakeError::InvalidResponse("missing Upgrade: websocket"));
         }
-        if !headers
-            .get_all("Connection")
-            .any(|v| has_token(v, "upgrade"))
-        {
-            return Err(HandshakeError::InvalidResponse(
-                "missing Connection: Upgrade",
-            ));
+        if !headers.get_all("Connection").any(|v| has_token(v, "upgrade")) {
+            return Err(HandshakeError::InvalidResponse("missing Connection: Upgrade"));
         }
         if headers.count("Sec-WebSocket-Accept") != 1
-            || headers.get("Sec-WebSocket-Accept").map(<[u8]>::trim_ascii)
-                != Some(self.accept.as_bytes())
+            || headers.get("Sec-WebSocket-Accept").map(<[u8]>::trim_ascii) != Some(self.accept.as_bytes())
         {
-            return Err(HandshakeError::InvalidResponse(
-                "Sec-WebSocket-Accept does not match the key",
-            ));
+            return Err(HandshakeError::InvalidResponse("Sec-WebSocket-Accept does not match the key"));
         }
-        if headers
-            .get_all("Sec-WebSocket-Extensions")
-            .any(|v| split_list(v).next().is_some())
-        {
-            return Err(HandshakeError::InvalidResponse(
-                "server selected an extension that was not offered",
-            ));
-        }
-        let mut selected = headers
-            .get_all("Sec-WebSocket-Protocol")
-            .flat_map(split_list);
+        let extensions = self.validate_extensions(headers)?;
+        let mut selected = headers.get_all("Sec-WebSocket-Protocol").flat_map(split_list);
         let protocol = match (selected.next(), selected.next()) {
             (None, _) => None,
             (Some(p), None) => {
-                let p = core::str::from_utf8(p)
-                    .map_err(|_| HandshakeError::InvalidResponse("bad subprotocol"))?;
+                let p = core::str::from_utf8(p).map_err(|_| HandshakeError::InvalidResponse("bad subprotocol"))?;
                 if !self.protocols.iter().any(|offered| offered == p) {
-                    return Err(HandshakeError::InvalidResponse(
-                        "server selected a subprotocol that was not offered",
-                    ));
+                    return Err(HandshakeError::InvalidResponse("server selected a subprotocol that was not offered"));
                 }
                 Some(String::from(p))
             }
             (Some(_), Some(_)) => {
-                return Err(HandshakeError::InvalidResponse(
-                    "server selected several subprotocols",
-                ));
+                return Err(HandshakeError::InvalidResponse("server selected several subprotocols"));
             }
         };
-        Ok(protocol)
+        Ok((protocol, extensions))
+    }
+
+    /// Every extension in the response must answer one of our offers (RFC 6455 §4.1 item 5).
+    fn validate_extensions(&self, headers: &Headers) -> Result<NegotiatedExtensions, HandshakeError> {
+        let mut list = Vec::new();
+        for value in headers.get_all("Sec-WebSocket-Extensions") {
+            let value = core::str::from_utf8(value).map_err(|_| HandshakeError::InvalidResponse("bad extension"))?;
+            list.extend(
+                crate::extensions::parse_extensions(value)
+                    .map_err(|_| HandshakeError::InvalidResponse("malformed Sec-WebSocket-Extensions"))?,
+            );
+        }
+        let Some(first) = list.first() else { return Ok(None) };
+        if list.len() > 1 {
+            return Err(HandshakeError::InvalidResponse("server selected several extensions"));
+        }
+        #[cfg(feature = "deflate")]
+        if let Some(config) = &self.config.deflate {
+            return crate::extensions::deflate::accept_response(config, first)
+                .map(Some)
+                .map_err(HandshakeError::InvalidResponse);
+        }
+        let _ = first;
+        Err(HandshakeError::InvalidResponse("server selected an extension that was not offered"))
     }
 }
+
+#[cfg(feature = "deflate")]
+type NegotiatedExtensions = Option<crate::DeflateParams>;
+#[cfg(not(feature = "deflate"))]
+type NegotiatedExtensions = Option<core::convert::Infallible>;

@@ -21,10 +21,7 @@ impl Headers {
     }
 
     pub(crate) fn from_httparse(headers: &[httparse::Header<'_>]) -> Self {
-        let entries = headers
-            .iter()
-            .map(|h| (String::from(h.name), Bytes::copy_from_slice(h.value)))
-            .collect();
+        let entries = headers.iter().map(|h| (String::from(h.name), Bytes::copy_from_slice(h.value))).collect();
         Self { entries }
     }
 
@@ -52,14 +49,8 @@ impl Headers {
     }
 
     /// Every value of `name`, in order.
-    pub fn get_all<'a, 'n>(
-        &'a self,
-        name: &'n str,
-    ) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
-        self.entries
-            .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| &v[..])
+    pub fn get_all<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
+        self.entries.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| &v[..])
     }
 
     /// How many lines named `name` there are.
@@ -110,9 +101,7 @@ impl Request {
     /// The path, without the query.
     #[must_use]
     pub fn path(&self) -> &str {
-        self.target
-            .split_once('?')
-            .map_or(&self.target, |(path, _)| path)
+        self.target.split_once('?').map_or(&self.target, |(path, _)| path)
     }
 
     /// The query string (after `?`), if any.
@@ -194,11 +183,7 @@ pub(crate) struct HeadReader {
 
 impl HeadReader {
     pub(crate) fn new(max: usize) -> Self {
-        Self {
-            buf: BytesMut::new(),
-            scanned: 0,
-            max,
-        }
+        Self { buf: BytesMut::new(), scanned: 0, max }
     }
 
     /// Adds bytes; returns the length of the head once it is complete.
@@ -208,9 +193,7 @@ impl HeadReader {
         match end {
             Some(len) if len <= self.max => Ok(Some(len)),
             Some(_) => Err(HandshakeError::HeadTooLarge { limit: self.max }),
-            None if self.buf.len() > self.max => {
-                Err(HandshakeError::HeadTooLarge { limit: self.max })
-            }
+            None if self.buf.len() > self.max => Err(HandshakeError::HeadTooLarge { limit: self.max }),
             None => Ok(None),
         }
     }

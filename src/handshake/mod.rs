@@ -69,10 +69,7 @@ pub(crate) fn has_token(value: &[u8], token: &str) -> bool {
 
 /// The trimmed, non-empty elements of a comma-separated header value.
 pub(crate) fn split_list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value
-        .split(|&b| b == b',')
-        .map(<[u8]>::trim_ascii)
-        .filter(|t| !t.is_empty())
+    value.split(|&b| b == b',').map(<[u8]>::trim_ascii).filter(|t| !t.is_empty())
 }
 
 /// Why an upgrade failed.
@@ -179,11 +176,7 @@ impl Reject {
     /// A rejection with `status` and an empty body.
     #[must_use]
     pub fn new(status: u16) -> Self {
-        Self {
-            status,
-            headers: Vec::new(),
-            body: Bytes::new(),
-        }
+        Self { status, headers: Vec::new(), body: Bytes::new() }
     }
 
     /// Adds a header.
@@ -208,22 +201,11 @@ impl Reject {
     /// ```
     #[must_use]
     pub fn into_bytes(self) -> Bytes {
-        let mut out = alloc::format!(
-            "HTTP/1.1 {} {}\r\n",
-            self.status,
-            reason_phrase(self.status)
-        );
+        let mut out = alloc::format!("HTTP/1.1 {} {}\r\n", self.status, reason_phrase(self.status));
         for (name, value) in &self.headers {
-            out.push_str(&alloc::format!(
-                "{}: {}\r\n",
-                sanitize(name),
-                sanitize(value)
-            ));
+            out.push_str(&alloc::format!("{}: {}\r\n", sanitize(name), sanitize(value)));
         }
-        out.push_str(&alloc::format!(
-            "Content-Length: {}\r\nConnection: close\r\n\r\n",
-            self.body.len()
-        ));
+        out.push_str(&alloc::format!("Content-Length: {}\r\nConnection: close\r\n\r\n", self.body.len()));
         let mut bytes = out.into_bytes();
         bytes.extend_from_slice(&self.body);
         bytes.into()

@@ -155,9 +155,7 @@ impl ServerHandshake {
     /// Fails if the request is not complete yet or the chosen subprotocol was not offered.
     pub fn accept(self, accept: Accept) -> Result<Connection, HandshakeError> {
         let (Some(request), Some(key)) = (&self.request, self.key) else {
-            return Err(self
-                .error
-                .unwrap_or(HandshakeError::Malformed("request not complete".into())));
+            return Err(self.error.unwrap_or(HandshakeError::Malformed("request not complete".into())));
         };
         if let Some(protocol) = &accept.protocol {
             if !request.protocols().iter().any(|p| p == protocol) {
@@ -170,25 +168,43 @@ impl ServerHandshake {
         response.push_str(key.as_str());
         response.push_str("\r\n");
         if let Some(protocol) = &accept.protocol {
-            response.push_str(&alloc::format!(
-                "Sec-WebSocket-Protocol: {}\r\n",
-                sanitize(protocol)
-            ));
+            response.push_str(&alloc::format!("Sec-WebSocket-Protocol: {}\r\n", sanitize(protocol)));
         }
         for (name, value) in &accept.headers {
-            response.push_str(&alloc::format!(
-                "{}: {}\r\n",
-                sanitize(name),
-                sanitize(value)
-            ));
+            response.push_str(&alloc::format!("{}: {}\r\n", sanitize(name), sanitize(value)));
+        }
+        #[cfg(feature = "deflate")]
+        let deflate = self.negotiate_deflate(request);
+        #[cfg(feature = "deflate")]
+        if let Some((_, value)) = &deflate {
+            response.push_str(&alloc::format!("Sec-WebSocket-Extensions: {value}\r\n"));
         }
         response.push_str("\r\n");
         let mut conn = Connection::new(Role::Server, self.config, None);
         conn.set_protocol(accept.protocol);
+        #[cfg(feature = "deflate")]
+        if let Some((params, _)) = deflate {
+            conn = conn.with_deflate(params);
+        }
         conn.push_raw_output(Bytes::from(response));
         // A failure here is sticky in the connection and reported by its next input.
         let _ = conn.receive(&self.leftover);
         Ok(conn)
+    }
+
+    /// Accepts the first permessage-deflate offer the configuration can honour. Unknown
+    /// extensions and malformed offers are ignored (RFC 6455 §9.1: the server declines them).
+    #[cfg(feature = "deflate")]
+    fn negotiate_deflate(&self, request: &Request) -> Option<(crate::DeflateParams, String)> {
+        let config = self.config.deflate.as_ref()?;
+        let offers: Vec<_> = request
+            .headers
+            .get_all("Sec-WebSocket-Extensions")
+            .filter_map(|v| core::str::from_utf8(v).ok())
+            .filter_map(|v| crate::extensions::parse_extensions(v).ok())
+            .flatten()
+            .collect();
+        crate::extensions::deflate::negotiate(config, &offers)
     }
 
     /// Rejects the upgrade: the complete HTTP response to write before closing the transport.
@@ -207,11 +223,7 @@ impl ServerHandshake {
     /// [`Instant::ZERO`] means "now", to start the deadline).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.deadline_needs_anchor {
-            Some(Instant::ZERO)
-        } else {
-            self.deadline
-        }
+        if self.deadline_needs_anchor { Some(Instant::ZERO) } else { self.deadline }
     }
 
     /// Tells the handshake the time; fails with [`HandshakeError::Timeout`] (408) once the
@@ -235,30 +247,19 @@ fn validate(request: &Request) -> Result<AcceptKey, HandshakeError> {
     if headers.count("Host") != 1 {
         return Err(HandshakeError::InvalidHeader("Host"));
     }
-    if !headers
-        .get_all("Upgrade")
-        .any(|v| has_token(v, "websocket"))
-    {
+    if !headers.get_all("Upgrade").any(|v| has_token(v, "websocket")) {
         return Err(HandshakeError::InvalidHeader("Upgrade"));
     }
-    if !headers
-        .get_all("Connection")
-        .any(|v| has_token(v, "upgrade"))
-    {
+    if !headers.get_all("Connection").any(|v| has_token(v, "upgrade")) {
         return Err(HandshakeError::InvalidHeader("Connection"));
     }
-    if headers.count("Sec-WebSocket-Version") != 1
-        || headers.get("Sec-WebSocket-Version") != Some(b"13")
-    {
+    if headers.count("Sec-WebSocket-Version") != 1 || headers.get("Sec-WebSocket-Version") != Some(b"13") {
         return Err(HandshakeError::UnsupportedVersion);
     }
     if headers.count("Sec-WebSocket-Key") != 1 {
         return Err(HandshakeError::InvalidHeader("Sec-WebSocket-Key"));
     }
-    let key = headers
-        .get("Sec-WebSocket-Key")
-        .unwrap_or_default()
-        .trim_ascii();
+    let key = headers.get("Sec-WebSocket-Key").unwrap_or_default().trim_ascii();
     let mut decoded = [0u8; 18];
     match base64::engine::general_purpose::STANDARD.decode_slice(key, &mut decoded) {
         Ok(16) => {}
@@ -267,10 +268,8 @@ fn validate(request: &Request) -> Result<AcceptKey, HandshakeError> {
     if headers.count("Origin") > 1 {
         return Err(HandshakeError::InvalidHeader("Origin"));
     }
-    let has_body = headers
-        .get_all("Content-Length")
-        .any(|v| v.trim_ascii() != b"0")
-        || headers.count("Transfer-Encoding") > 0;
+    let has_body =
+        headers.get_all("Content-Length").any(|v| v.trim_ascii() != b"0") || headers.count("Transfer-Encoding") > 0;
     if has_body {
         return Err(HandshakeError::UnexpectedBody);
     }
