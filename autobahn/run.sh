@@ -3,11 +3,13 @@
 # autobahn client (fuzzingserver mode), then fails unless every case is OK or INFORMATIONAL
 # and every close behaviour is OK (NON-STRICT and UNIMPLEMENTED count as failures).
 #
-#   autobahn/run.sh            # cases 1.* to 10.* (301 cases)
-#   autobahn/run.sh all        # every case, permessage-deflate included (517 cases)
+#   autobahn/run.sh            # cases 1.* to 10.* (301 cases per agent, ~20 s each)
+#   autobahn/run.sh all        # every case, permessage-deflate included (517 per agent, ~9 min
+#                              # each: wstest's own Python compression dominates)
 #   AGENTS="std_echo_server" autobahn/run.sh   # a subset of the drivers
+#   JOBS=1 autobahn/run.sh     # agents one at a time (default: 2 in parallel)
 #
-# Reports land in autobahn/reports/{servers,client}/ (index.html to browse them).
+# Reports land in autobahn/reports/<agent>/ (index.html to browse them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WSTEST=${WSTEST:-/opt/autobahn/bin/wstest}
@@ -18,16 +20,14 @@ case "${1:-core}" in
   *) echo "usage: $0 [core|all]" >&2; exit 2 ;;
 esac
 AGENTS=${AGENTS:-"std_echo_server tokio_echo_server embedded_echo_server autobahn_client"}
+JOBS=${JOBS:-2}
 REPORTS=autobahn/reports
+BIN=${CARGO_TARGET_DIR:-target}/release/examples
 rm -rf "$REPORTS"; mkdir -p "$REPORTS"
 
 build=()
 for a in $AGENTS; do build+=(--example "$a"); done
 cargo build --release --quiet "${build[@]}"
-
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
 
 wait_port() { # wait until something listens on $1
   for _ in $(seq 1 100); do
@@ -37,36 +37,43 @@ wait_port() { # wait until something listens on $1
   echo "nothing listening on port $1" >&2; return 1
 }
 
-servers=""
-port=9101
-for a in $AGENTS; do
-  [[ $a == autobahn_client ]] && continue
-  ./target/release/examples/"$a" 127.0.0.1:$port > "$REPORTS/$a.log" 2>&1 &
-  pids+=($!)
-  wait_port $port
-  servers+="${servers:+,}{\"agent\": \"$a\", \"url\": \"ws://127.0.0.1:$port\"}"
+# One agent, on its own port, with its own wstest process and report directory.
+run_agent() {
+  local agent=$1 port=$2 dir="$REPORTS/$1" status=0 pid
+  mkdir -p "$dir"
+  if [[ $agent == autobahn_client ]]; then
+    printf '{"url": "ws://127.0.0.1:%s", "outdir": "%s", "cases": %s, "exclude-cases": [], "exclude-agent-cases": {}}\n' \
+      "$port" "$dir" "$CASES" > "$dir/spec.json"
+    "$WSTEST" -m fuzzingserver -s "$dir/spec.json" -u 0 > "$dir/wstest.log" 2>&1 &
+    pid=$!
+    wait_port "$port"
+    "$BIN"/autobahn_client "ws://127.0.0.1:$port" "$agent" > "$dir/agent.log" 2>&1 || status=1
+  else
+    "$BIN/$agent" "127.0.0.1:$port" > "$dir/agent.log" 2>&1 &
+    pid=$!
+    wait_port "$port"
+    printf '{"outdir": "%s", "servers": [{"agent": "%s", "url": "ws://127.0.0.1:%s"}], "cases": %s, "exclude-cases": [], "exclude-agent-cases": {}}\n' \
+      "$dir" "$agent" "$port" "$CASES" > "$dir/spec.json"
+    "$WSTEST" -m fuzzingclient -s "$dir/spec.json" > "$dir/wstest.log" 2>&1 || status=1
+  fi
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  python3 autobahn/summary.py "$dir" "$agent" > "$dir/summary.txt" 2>&1 || status=1
+  return $status
+}
+
+declare -A pids
+port=9100
+for agent in $AGENTS; do
+  while (( $(jobs -rp | wc -l) >= JOBS )); do wait -n || true; done
+  run_agent "$agent" $port &
+  pids[$agent]=$!
   port=$((port + 1))
 done
 
 status=0
-if [[ -n $servers ]]; then
-  cat > "$REPORTS/fuzzingclient.json" <<JSON
-{"outdir": "$REPORTS/servers", "servers": [$servers], "cases": $CASES, "exclude-cases": [], "exclude-agent-cases": {}}
-JSON
-  echo "== Autobahn fuzzingclient against: ${servers//\"/}"
-  "$WSTEST" -m fuzzingclient -s "$REPORTS/fuzzingclient.json" > "$REPORTS/fuzzingclient.log" 2>&1 || { tail -20 "$REPORTS/fuzzingclient.log"; status=1; }
-  python3 autobahn/summary.py "$REPORTS/servers" || status=1
-fi
-
-if [[ " $AGENTS " == *" autobahn_client "* ]]; then
-  cat > "$REPORTS/fuzzingserver.json" <<JSON
-{"url": "ws://127.0.0.1:9100", "outdir": "$REPORTS/client", "cases": $CASES, "exclude-cases": [], "exclude-agent-cases": {}}
-JSON
-  "$WSTEST" -m fuzzingserver -s "$REPORTS/fuzzingserver.json" -u 0 > "$REPORTS/fuzzingserver.log" 2>&1 &
-  pids+=($!)
-  wait_port 9100
-  echo "== Autobahn fuzzingserver against autobahn_client"
-  ./target/release/examples/autobahn_client ws://127.0.0.1:9100 autobahn_client > "$REPORTS/autobahn_client.log" 2>&1 || { tail -20 "$REPORTS/autobahn_client.log"; status=1; }
-  python3 autobahn/summary.py "$REPORTS/client" || status=1
-fi
+for agent in $AGENTS; do
+  wait "${pids[$agent]}" || status=1
+  cat "$REPORTS/$agent/summary.txt"
+done
 exit $status

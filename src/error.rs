@@ -1,8 +1,9 @@
 //! Error types. Two kinds, kept apart:
 //!
 //! - [`Error`]: the peer or the transport misbehaved. Fatal and sticky: once returned, every later
-//!   input returns it again, the close frame with [`Error::close_code`] is already queued, and
-//!   the connection asks for the transport to be shut down.
+//!   `receive`, `commit_received` and `receive_eof` returns it again (`handle_timeout` reports
+//!   only the failures it causes), the close frame with [`Error::close_code`] is queued, and the
+//!   connection asks for the transport to be shut down.
 //! - [`SendError`]: the local caller misused the API (sent after closing, a 126-byte ping...).
 //!   Nothing was queued and the connection stays usable.
 

@@ -402,8 +402,8 @@ impl Connection {
         self.process()
     }
 
-    /// The transport reached end of stream. Clean if the close handshake was complete,
-    /// [`Error::UnexpectedEof`] otherwise.
+    /// The transport reached end of stream. Clean if the peer's close frame was received
+    /// (whether or not our reply went out), [`Error::UnexpectedEof`] otherwise.
     pub fn receive_eof(&mut self) -> Result<(), Error> {
         self.eof = true;
         if let Some(err) = &self.error {
@@ -411,6 +411,14 @@ impl Connection {
         }
         match self.state {
             State::Closed => Ok(()),
+            State::CloseReceived => {
+                // The peer closed properly and then went away before our reply: nothing was
+                // lost, there is just no one left to answer.
+                self.state = State::Closed;
+                self.close_reply = None;
+                self.send.clear();
+                Ok(())
+            }
             _ => {
                 self.state = State::Failed;
                 self.send.clear();
