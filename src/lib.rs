@@ -156,6 +156,7 @@
 
 #![no_std]
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 extern crate alloc;
@@ -183,7 +184,7 @@ pub use extensions::deflate::{DeflateConfig, DeflateParams};
 pub use extensions::{Extension, ExtensionsSyntaxError, parse_extensions};
 pub use frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode};
 pub use handshake::client::{ClientHandshake, ClientRequest};
-pub use handshake::server::{Accept, ServerHandshake};
+pub use handshake::server::{Accept, OriginCheck, OriginPolicy, ServerHandshake};
 pub use handshake::{AcceptKey, HandshakeError, Headers, MAX_REJECT_BODY, Reject, Request, Response};
 pub use mask::apply_mask;
 #[cfg(feature = "std")]

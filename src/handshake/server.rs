@@ -60,6 +60,7 @@ impl Accept {
 #[derive(Debug)]
 pub struct ServerHandshake {
     config: Config,
+    origin_policy: OriginPolicy,
     reader: HeadReader,
     request: Option<Request>,
     key: Option<AcceptKey>,
@@ -77,12 +78,32 @@ impl ServerHandshake {
             reader: HeadReader::new(config.max_handshake_size),
             deadline_needs_anchor: config.handshake_timeout.is_some(),
             config,
+            origin_policy: OriginPolicy::Any,
             request: None,
             key: None,
             leftover: Bytes::new(),
             deadline: None,
             error: None,
         }
+    }
+
+    /// Sets the policy for the `Origin` header (default: any origin). A request whose origin the
+    /// policy refuses fails with [`HandshakeError::ForbiddenOrigin`] (403).
+    ///
+    /// ```
+    /// use wscore::{Config, HandshakeError, OriginPolicy, ServerHandshake};
+    /// let policy = OriginPolicy::allow_list(["https://app.example.com"]);
+    /// let mut handshake = ServerHandshake::new(Config::default()).origin_policy(policy);
+    /// let request = b"GET / HTTP/1.1\r\nHost: api.example.com\r\nUpgrade: websocket\r\n\
+    ///     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+    ///     Sec-WebSocket-Version: 13\r\nOrigin: https://evil.example\r\n\r\n";
+    /// let err = handshake.receive(request).unwrap_err();
+    /// assert_eq!((err.clone(), err.status()), (HandshakeError::ForbiddenOrigin, 403));
+    /// ```
+    #[must_use]
+    pub fn origin_policy(mut self, policy: OriginPolicy) -> Self {
+        self.origin_policy = policy;
+        self
     }
 
     /// Feeds bytes read from the transport. Returns the request once it is complete and valid.
@@ -135,6 +156,9 @@ impl ServerHandshake {
             return Err(HandshakeError::NotHttp11);
         }
         self.key = Some(validate(&request)?);
+        if !self.origin_policy.allows(request.origin()) {
+            return Err(HandshakeError::ForbiddenOrigin);
+        }
         self.leftover = Bytes::copy_from_slice(&self.reader.buf[head_len..]);
         self.reader.buf = Default::default();
         self.request = Some(request);
@@ -238,6 +262,75 @@ impl ServerHandshake {
             return Err(HandshakeError::Timeout);
         }
         Ok(())
+    }
+}
+
+/// Which `Origin` values a server accepts: protection against cross-site WebSocket hijacking.
+///
+/// Browsers attach `Origin` to every WebSocket upgrade and, unlike for `fetch`, enforce no
+/// same-origin policy: any page the user visits can open a WebSocket to your server *with the
+/// user's cookies*. A server that authenticates by cookie must check `Origin`. Non-browser
+/// clients usually send no `Origin`; [`OriginPolicy::allow_list`] lets them through (they carry
+/// no ambient browser credentials), [`OriginPolicy::allow_list_strict`] does not.
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub enum OriginPolicy {
+    /// Any origin, or none (the default).
+    #[default]
+    Any,
+    /// Only these origins (compared ASCII case-insensitively, e.g. `https://app.example.com`).
+    AllowList {
+        /// The accepted origins.
+        origins: Vec<String>,
+        /// Whether a request without `Origin` is accepted.
+        allow_missing: bool,
+    },
+    /// A function of the `Origin` value (`None` when absent) that returns whether to accept.
+    Check(alloc::sync::Arc<OriginCheck>),
+}
+
+/// A function deciding on an `Origin` value (`None` when the header is absent).
+pub type OriginCheck = dyn Fn(Option<&str>) -> bool + Send + Sync;
+
+impl OriginPolicy {
+    /// Accept these origins, and requests without `Origin` (non-browser clients).
+    pub fn allow_list<I: IntoIterator<Item = S>, S: Into<String>>(origins: I) -> Self {
+        Self::AllowList { origins: origins.into_iter().map(Into::into).collect(), allow_missing: true }
+    }
+
+    /// Accept only these origins; a request without `Origin` is refused.
+    pub fn allow_list_strict<I: IntoIterator<Item = S>, S: Into<String>>(origins: I) -> Self {
+        Self::AllowList { origins: origins.into_iter().map(Into::into).collect(), allow_missing: false }
+    }
+
+    /// Accept what `check` accepts.
+    pub fn check(check: impl Fn(Option<&str>) -> bool + Send + Sync + 'static) -> Self {
+        Self::Check(alloc::sync::Arc::new(check))
+    }
+
+    /// Whether a request with this `Origin` value is accepted.
+    #[must_use]
+    pub fn allows(&self, origin: Option<&str>) -> bool {
+        match (self, origin) {
+            (Self::Any, _) => true,
+            (Self::AllowList { allow_missing, .. }, None) => *allow_missing,
+            (Self::AllowList { origins, .. }, Some(origin)) => {
+                origins.iter().any(|o| o.eq_ignore_ascii_case(origin.trim()))
+            }
+            (Self::Check(check), origin) => check(origin),
+        }
+    }
+}
+
+impl core::fmt::Debug for OriginPolicy {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Any => f.write_str("Any"),
+            Self::AllowList { origins, allow_missing } => {
+                f.debug_struct("AllowList").field("origins", origins).field("allow_missing", allow_missing).finish()
+            }
+            Self::Check(_) => f.write_str("Check(..)"),
+        }
     }
 }
 
