@@ -37,7 +37,10 @@ impl Connection {
             let from_trailer = available == 0 && complete && frame.fin;
             let input = if available > 0 {
                 &self.recv.buf[..available]
-            } else if from_trailer && msg.trailer_fed < Deflate::trailer().len() {
+            } else if from_trailer && msg.trailer_fed < Deflate::trailer().len() && msg.size > 0 {
+                // (A message with no payload bytes at all gets no trailer: appending one would
+                // leave the inflater inside a stored block. RFC 7692 §7.2.3.6 says an empty
+                // message is sent as a single 0x00 byte, but some peers send nothing.)
                 &Deflate::trailer()[msg.trailer_fed..]
             } else if msg.output_pending {
                 // The last step filled its output: the inflater may hold more.
@@ -48,7 +51,14 @@ impl Connection {
             } else {
                 return Ok(false);
             };
-            let room = (limit.saturating_sub(msg.inflated).saturating_add(1)).min(INFLATE_STEP as u64) as usize;
+            // Deflate expands at most 1032:1: sizing the output to what this input can produce
+            // keeps tiny reads from zeroing a whole step each. Anything more the inflater holds
+            // comes out in the next step (`output_pending`).
+            let step = match input.len() {
+                0 => INFLATE_STEP,
+                n => n.saturating_mul(1032).saturating_add(258).min(INFLATE_STEP),
+            };
+            let room = (limit.saturating_sub(msg.inflated).saturating_add(1)).min(step as u64) as usize;
             let mut piece;
             let out = if stream {
                 piece = BytesMut::zeroed(room);
@@ -68,6 +78,10 @@ impl Connection {
             };
             let output = if stream {
                 piece.truncate(produced);
+                if produced < room / 2 {
+                    // The piece goes to the application: do not pin a mostly unused buffer.
+                    piece = BytesMut::from(&piece[..]);
+                }
                 &piece[..]
             } else {
                 let len = msg.data.len() - room + produced;

@@ -422,6 +422,8 @@ impl Connection {
             _ => {
                 self.state = State::Failed;
                 self.send.clear();
+                // A partial frame or message can never complete now: let its memory go.
+                self.recv.discard();
                 self.error = Some(Error::UnexpectedEof);
                 Err(Error::UnexpectedEof)
             }

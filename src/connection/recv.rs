@@ -33,7 +33,7 @@ pub(super) struct InMessage {
     /// Payload so far (message mode: fragmented or compressed messages only).
     pub(super) data: BytesMut,
     /// Payload bytes on the wire so far.
-    size: u64,
+    pub(super) size: u64,
     fragments: usize,
     /// Some piece was already delivered (stream mode).
     pub(super) delivered: bool,

@@ -213,6 +213,12 @@ impl SendQueue {
     /// then message frames, the close frame last.
     fn refill(&mut self) {
         while self.encoded < ENCODE_AHEAD && !self.close_encoded {
+            if self.auto_pong.is_some() && self.encoded > 0 {
+                // The pong waits, unencoded, until the output drains, so a newer ping can still
+                // replace it: a peer that pings without reading gets one answer, not 64 KiB of
+                // them. Nothing is encoded ahead of it meanwhile.
+                break;
+            }
             if let Some(pong) = self.auto_pong.take() {
                 self.encode_frame(FrameHeader::new(OpCode::Pong, 0), &pong);
             } else if let Some((opcode, payload)) = self.control.pop_front() {

@@ -156,7 +156,9 @@ impl ServerHandshake {
             return Err(HandshakeError::NotHttp11);
         }
         self.key = Some(validate(&request)?);
-        if !self.origin_policy.allows(request.origin()) {
+        // An `Origin` that is not UTF-8 is still present: judge its lossy form, never "none".
+        let origin = request.headers.get("Origin").map(String::from_utf8_lossy);
+        if !self.origin_policy.allows(origin.as_deref()) {
             return Err(HandshakeError::ForbiddenOrigin);
         }
         self.leftover = Bytes::copy_from_slice(&self.reader.buf[head_len..]);
