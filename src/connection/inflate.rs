@@ -8,7 +8,7 @@ use crate::config::ReceiveMode;
 use crate::error::ProtocolError;
 use crate::extensions::deflate::Deflate;
 use crate::utf8::Utf8Bytes;
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 
 /// The most bytes inflated in one step.
 const INFLATE_STEP: usize = 64 << 10;
@@ -71,8 +71,19 @@ impl Connection {
             };
             let (consumed, produced) = match deflate.inflate(input, out) {
                 Ok(progress) => progress,
-                Err(_) => {
+                Err(corrupt) => {
                     deflate.discard_inflater();
+                    // Check the output that came before the corruption first, as it would have
+                    // been had the input arrived in smaller pieces (found by the
+                    // `client_handshake` fuzz target: InvalidUtf8 or InvalidCompressedData
+                    // depended on the split).
+                    msg.inflated += corrupt.produced as u64;
+                    if msg.inflated > limit {
+                        return Err(ProtocolError::MessageTooLarge { limit: self.config.max_message_size });
+                    }
+                    if msg.kind == super::MessageKind::Text {
+                        self.recv.utf8.feed(&out[..corrupt.produced]).map_err(|_| ProtocolError::InvalidUtf8)?;
+                    }
                     return Err(ProtocolError::InvalidCompressedData);
                 }
             };
@@ -99,7 +110,7 @@ impl Connection {
             if from_trailer {
                 msg.trailer_fed += consumed;
             } else {
-                self.recv.buf.advance(consumed);
+                super::recv::consume_front(&mut self.recv.buf, consumed, self.recv.idle_capacity);
                 frame.remaining -= consumed as u64;
                 frame.taken += consumed as u64;
                 frame.scanned -= consumed;
@@ -157,6 +168,35 @@ impl Connection {
             self.recv.paused = false;
             // A failure is sticky and reported by the next input.
             let _ = self.process();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Config, Connection, DeflateParams, Error, ProtocolError, SeededRandom};
+    use alloc::boxed::Box;
+
+    /// Found by the `client_handshake` fuzz target: a compressed text message whose output
+    /// turns invalid (0xFF) before its deflate data does failed with InvalidUtf8 when it arrived
+    /// in pieces but InvalidCompressedData when it arrived at once.
+    #[test]
+    fn corrupt_data_after_invalid_text_fails_the_same_whatever_the_split() {
+        let params = DeflateParams {
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
+        };
+        // RSV1 text frame: a stored block holding 0xFF, then a block of the reserved type 3.
+        let frame = [0xC1, 0x07, 0x00, 0x01, 0x00, 0xFE, 0xFF, 0xFF, 0x07];
+        for piece in 1..=frame.len() {
+            let mut conn =
+                Connection::client_with_random(Config::default(), Box::new(SeededRandom::new(1))).with_deflate(params);
+            for chunk in frame.chunks(piece) {
+                let _ = conn.receive(chunk);
+            }
+            assert_eq!(conn.error(), Some(&Error::Protocol(ProtocolError::InvalidUtf8)), "pieces of {piece}");
         }
     }
 }

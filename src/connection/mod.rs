@@ -221,7 +221,7 @@ impl Connection {
         let timers = timers::Timers::new(&config);
         Self {
             role,
-            recv: recv::Receiver::new(role),
+            recv: recv::Receiver::new(role, config.read_buffer_size),
             send: SendQueue::new(role, random),
             state: State::Open,
             events: VecDeque::new(),

@@ -11,6 +11,35 @@ use crate::mask::apply_mask;
 use crate::utf8::{Utf8Bytes, Utf8Validator};
 use bytes::{Buf, Bytes, BytesMut};
 
+/// An empty receive buffer keeps at most this many reads' worth of room; beyond that its
+/// allocation is let go and room allocated again on demand, so an idle connection does not keep
+/// its largest message's buffer for life.
+const IDLE_READS: usize = 4;
+/// The room an empty receive buffer may always keep, however small the reads.
+const MIN_IDLE_CAPACITY: usize = 64 << 10;
+
+/// Takes the first `n` bytes of the receive buffer. When they empty a buffer with more than
+/// `idle_capacity` of room, its allocation goes with them (and is freed with them), instead of
+/// staying with the connection.
+fn take_front(buf: &mut BytesMut, n: usize, idle_capacity: usize) -> BytesMut {
+    let large = buf.capacity() > idle_capacity;
+    let taken = buf.split_to(n);
+    if large && buf.is_empty() {
+        *buf = BytesMut::new();
+    }
+    taken
+}
+
+/// Drops the first `n` bytes of the receive buffer (a frame header, compressed input taken by
+/// the inflater), letting a large allocation go if that empties the buffer.
+pub(super) fn consume_front(buf: &mut BytesMut, n: usize, idle_capacity: usize) {
+    let large = buf.capacity() > idle_capacity;
+    buf.advance(n);
+    if large && buf.is_empty() {
+        *buf = BytesMut::new();
+    }
+}
+
 /// A frame whose header has been parsed and whose payload is still (partly) in the buffer.
 #[derive(Debug)]
 pub(super) struct InFrame {
@@ -59,10 +88,12 @@ pub(super) struct Receiver {
     pub(super) paused: bool,
     /// Length of `buf` before `spare` exposed room to read into.
     spare_from: Option<usize>,
+    /// The most room an empty `buf` keeps.
+    pub(super) idle_capacity: usize,
 }
 
 impl Receiver {
-    pub(super) fn new(role: Role) -> Self {
+    pub(super) fn new(role: Role, read_buffer_size: usize) -> Self {
         Self {
             role,
             buf: BytesMut::new(),
@@ -71,6 +102,7 @@ impl Receiver {
             utf8: Utf8Validator::new(),
             paused: false,
             spare_from: None,
+            idle_capacity: read_buffer_size.saturating_mul(IDLE_READS).max(MIN_IDLE_CAPACITY),
         }
     }
 
@@ -80,11 +112,13 @@ impl Receiver {
 
     pub(super) fn extend(&mut self, data: &[u8]) {
         self.settle_spare();
+        self.release_idle_room();
         self.buf.extend_from_slice(data);
     }
 
     pub(super) fn spare(&mut self, n: usize) -> &mut [u8] {
         self.settle_spare();
+        self.release_idle_room();
         let len = self.buf.len();
         self.buf.resize(len + n, 0);
         self.spare_from = Some(len);
@@ -95,6 +129,12 @@ impl Receiver {
         if let Some(from) = self.spare_from.take() {
             let end = if keep { from + n.min(self.buf.len() - from) } else { from };
             self.buf.truncate(end);
+        }
+    }
+
+    fn release_idle_room(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > self.idle_capacity {
+            self.buf = BytesMut::new();
         }
     }
 
@@ -200,7 +240,7 @@ impl Connection {
                 return Err(ProtocolError::MessageTooLarge { limit: limits.max_message_size });
             }
         }
-        self.recv.buf.advance(header_len);
+        consume_front(&mut self.recv.buf, header_len, self.recv.idle_capacity);
         self.recv.frame = Some(InFrame {
             opcode: header.opcode,
             fin: header.fin,
@@ -245,7 +285,7 @@ impl Connection {
                 return Ok(false);
             }
             let opcode = frame.opcode;
-            let payload = recv.buf.split_to(available).freeze();
+            let payload = take_front(&mut recv.buf, available, recv.idle_capacity).freeze();
             recv.frame = None;
             self.handle_control(opcode, payload)?;
             return Ok(true);
@@ -256,7 +296,7 @@ impl Connection {
                     return Ok(false);
                 }
                 let fin = frame.fin;
-                let payload = recv.buf.split_to(available);
+                let payload = take_front(&mut recv.buf, available, recv.idle_capacity);
                 recv.frame = None;
                 let Some(msg) = recv.message.as_mut() else {
                     return Ok(true);
@@ -288,7 +328,7 @@ impl Connection {
                 if available == 0 && !complete {
                     return Ok(false);
                 }
-                let piece = recv.buf.split_to(available).freeze();
+                let piece = take_front(&mut recv.buf, available, recv.idle_capacity).freeze();
                 frame.remaining -= available as u64;
                 frame.taken += available as u64;
                 frame.scanned = 0;
@@ -350,5 +390,37 @@ impl Connection {
             OpCode::Continuation | OpCode::Text | OpCode::Binary => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_emptied_large_buffer_gives_its_allocation_to_the_payload() {
+        let mut buf = BytesMut::with_capacity(1 << 20);
+        buf.resize(1 << 20, 7);
+        let payload = take_front(&mut buf, 1 << 20, 64 << 10);
+        assert_eq!(payload.len(), 1 << 20);
+        assert_eq!(buf.capacity(), 0, "nothing of the large allocation stays behind");
+        // A small buffer is kept for the next read.
+        let mut buf = BytesMut::with_capacity(16 << 10);
+        buf.resize(100, 7);
+        let _ = take_front(&mut buf, 100, 64 << 10);
+        assert!(buf.capacity() > 0);
+    }
+
+    #[test]
+    fn an_idle_receive_buffer_keeps_bounded_room() {
+        let mut recv = Receiver::new(Role::Server, 16 << 10);
+        // Consumed without a split (as the inflater consumes compressed input).
+        recv.extend(&alloc::vec![0; 1 << 20]);
+        consume_front(&mut recv.buf, 1 << 20, recv.idle_capacity);
+        assert_eq!(recv.buf.capacity(), 0);
+        // An empty buffer with large room (reclaimed by a read) is let go before the next read.
+        recv.buf = BytesMut::with_capacity(1 << 20);
+        assert_eq!(recv.spare(16 << 10).len(), 16 << 10);
+        assert!(recv.buf.capacity() <= 64 << 10, "{}", recv.buf.capacity());
     }
 }

@@ -275,7 +275,11 @@ pub(crate) fn accept_response(config: &DeflateConfig, response: &Extension) -> R
 
 /// Decompression failed: the peer sent data that is not a valid deflate stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct CorruptData;
+pub(crate) struct CorruptData {
+    /// Bytes written to the output before the corruption was found: they are checked like any
+    /// output, so the error reported does not depend on how the input was split.
+    pub(crate) produced: usize,
+}
 
 /// The compression state of one connection. Compressor and decompressor are allocated on
 /// first use, so an idle connection that negotiated compression costs nothing extra.
@@ -298,6 +302,13 @@ impl core::fmt::Debug for Deflate {
 
 impl Deflate {
     pub(crate) fn new(params: DeflateParams, role: Role, config: &DeflateConfig) -> Self {
+        // The fields are public: keep windows set by hand in RFC 7692's 8..=15 (flate2 panics
+        // outside 9..=15; found by the `connection_pair` fuzz target).
+        let params = DeflateParams {
+            server_max_window_bits: params.server_max_window_bits.clamp(8, 15),
+            client_max_window_bits: params.client_max_window_bits.clamp(8, 15),
+            ..params
+        };
         Self {
             params,
             role,
@@ -396,7 +407,9 @@ impl Deflate {
         }
         let decompressor = self.decompressor.get_or_insert_with(|| Box::new(Decompress::new(false)));
         let (in0, out0) = (decompressor.total_in(), decompressor.total_out());
-        let status = decompressor.decompress(input, out, FlushDecompress::Sync).map_err(|_| CorruptData)?;
+        let result = decompressor.decompress(input, out, FlushDecompress::Sync);
+        let produced = (decompressor.total_out() - out0) as usize;
+        let status = result.map_err(|_| CorruptData { produced })?;
         if status == Status::StreamEnd {
             self.stream_ended = true;
         }
@@ -556,6 +569,29 @@ mod tests {
     }
 
     #[test]
+    fn out_of_range_window_bits_are_clamped() {
+        for bits in [0, 7, 16, 255] {
+            let params = DeflateParams {
+                server_no_context_takeover: false,
+                client_no_context_takeover: false,
+                server_max_window_bits: bits,
+                client_max_window_bits: bits,
+            };
+            for role in [Role::Client, Role::Server] {
+                let mut ours = Deflate::new(params, role, &DeflateConfig::default());
+                assert!((8..=15).contains(&ours.params().server_max_window_bits));
+                let data = [b'a'; 300];
+                let c = ours.compress(&data, true);
+                let mut theirs = Deflate::new(params, Role::Server, &DeflateConfig::default());
+                let mut out = [0u8; 400];
+                let (_, n) = theirs.inflate(&c, &mut out).unwrap();
+                let (_, m) = theirs.inflate(Deflate::trailer(), &mut out[n..]).unwrap();
+                assert_eq!(&out[..n + m], &data[..], "{bits} bits, {role:?}");
+            }
+        }
+    }
+
+    #[test]
     fn corrupt_data_is_an_error() {
         let params = DeflateParams {
             server_no_context_takeover: false,
@@ -565,6 +601,14 @@ mod tests {
         };
         let mut d = Deflate::new(params, Role::Server, &DeflateConfig::default());
         let mut out = [0u8; 64];
-        assert_eq!(d.inflate(&[0xff, 0xff, 0xff, 0xff], &mut out), Err(CorruptData));
+        assert_eq!(d.inflate(&[0xff, 0xff, 0xff, 0xff], &mut out), Err(CorruptData { produced: 0 }));
+        // A stored block holding "ok", then a block of the reserved type 3: the output before
+        // the corruption is reported with the error.
+        let mut d = Deflate::new(params, Role::Server, &DeflateConfig::default());
+        assert_eq!(
+            d.inflate(&[0x00, 0x02, 0x00, 0xfd, 0xff, b'o', b'k', 0x07], &mut out),
+            Err(CorruptData { produced: 2 })
+        );
+        assert_eq!(&out[..2], b"ok");
     }
 }

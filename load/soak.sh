@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Load + soak: starts each echo server example and runs examples/load_soak.rs against it with
+# `--server-pid`, so every echo is verified and the server's RSS is watched across rounds.
+#
+#   bash load/soak.sh            # all three servers, a warm-up and 3 rounds each, with and
+#                                # without deflate
+#                                # (about a minute after the build)
+#   ROUNDS=10 bash load/soak.sh  # a longer soak
+#
+# std_echo_server (thread per connection) and tokio_echo_server get 1000 connections;
+# embedded_echo_server has a fixed table of 256 slots and gets 200. Ports 9300-9302.
+# Exits non-zero if any run reports a failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS="${ROUNDS:-3}"
+SEED="${SEED:-1}"
+ROUND_BYTES="${ROUND_BYTES:-16777216}"
+
+# A thousand client sockets plus a thousand server sockets, in this shell's children.
+want=8192
+hard="$(ulimit -Hn)"
+if [ "$hard" != "unlimited" ] && [ "$hard" -lt "$want" ]; then want="$hard"; fi
+ulimit -n "$want"
+
+echo "=== building (release)"
+cargo build --release --quiet \
+    --example load_soak --example std_echo_server --example tokio_echo_server --example embedded_echo_server
+bin=target/release/examples
+
+server_pid=""
+cleanup() {
+    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    server_pid=""
+}
+trap cleanup EXIT INT TERM
+
+# Waits until something accepts connections on the port (the server is starting up).
+wait_for_port() {
+    local port="$1"
+    for _ in $(seq 1 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            return 0
+        fi
+        if ! kill -0 "$server_pid" 2>/dev/null; then
+            echo "server exited during startup" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    echo "nothing listening on port $port after 10 s" >&2
+    return 1
+}
+
+failures=0
+runs=0
+# Each server twice: offering permessage-deflate (compressed frames, inflate limits, the
+# compression state's memory), then without (plain frames, the zero-copy paths).
+for spec in std_echo_server:9300:1000 tokio_echo_server:9301:1000 embedded_echo_server:9302:200; do
+  for deflate in "" --no-deflate; do
+    IFS=: read -r name port connections <<<"$spec"
+    echo
+    echo "=== $name on port $port: $connections connections, $ROUNDS rounds, seed $SEED ${deflate:-(deflate offered)}"
+    log="$(mktemp -t "soak-$name.XXXXXX")"
+    "$bin/$name" "127.0.0.1:$port" >"$log" 2>&1 &
+    server_pid=$!
+    runs=$((runs + 1))
+    if wait_for_port "$port" && "$bin/load_soak" "ws://127.0.0.1:$port" --connections "$connections" \
+        --rounds "$ROUNDS" --seed "$SEED" --round-bytes "$ROUND_BYTES" --server-pid "$server_pid" $deflate; then
+        echo "--- $name $deflate: ok"
+    else
+        failures=$((failures + 1))
+        echo "--- $name $deflate: FAILED (server log: $log)"
+        tail -n 20 "$log" || true
+    fi
+    cleanup
+  done
+done
+
+echo
+if [ "$failures" -eq 0 ]; then
+    echo "=== soak passed: $runs runs on 3 servers"
+else
+    echo "=== soak failed: $failures of $runs runs"
+    exit 1
+fi
