@@ -15,6 +15,9 @@ use bytes::{Buf, Bytes, BytesMut};
 /// Encoded output is kept to about this much; the rest waits, unencoded, in the queues, so a
 /// control frame is never stuck behind more than this (plus one frame).
 const ENCODE_AHEAD: usize = 64 << 10;
+/// Automatic pongs are encoded one by one while less than this is waiting to be written; past
+/// it, only the newest pending pong is kept (RFC 6455 §5.5.3).
+const PONG_BACKLOG: usize = 1 << 10;
 /// Unmasked payloads at least this long are written from their own buffer instead of copied.
 const ZERO_COPY_MIN: usize = 4 << 10;
 
@@ -213,10 +216,11 @@ impl SendQueue {
     /// then message frames, the close frame last.
     fn refill(&mut self) {
         while self.encoded < ENCODE_AHEAD && !self.close_encoded {
-            if self.auto_pong.is_some() && self.encoded > 0 {
-                // The pong waits, unencoded, until the output drains, so a newer ping can still
-                // replace it: a peer that pings without reading gets one answer, not 64 KiB of
-                // them. Nothing is encoded ahead of it meanwhile.
+            if self.auto_pong.is_some() && self.encoded >= PONG_BACKLOG {
+                // Output is backing up: the pong waits, unencoded, until it drains, so a newer
+                // ping can still replace it. A peer that pings without reading gets about
+                // PONG_BACKLOG bytes of answers, not 64 KiB of them; a peer that reads gets
+                // every ping answered. Nothing is encoded ahead of the pong meanwhile.
                 break;
             }
             if let Some(pong) = self.auto_pong.take() {
