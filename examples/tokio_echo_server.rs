@@ -1,36 +1,32 @@
 //! An echo server on tokio: a multi-thread runtime, one task per connection, each task driving
-//! one [`wscore::Connection`] with a `tokio::select!` over the socket, an application command
-//! channel and the connection's next deadline.
+//! one [`wscore::tokio::WebSocketStream`] with a `tokio::select!` over the next message and an
+//! application command channel.
 //!
 //! ```text
 //! cargo run --release --example tokio_echo_server -- 127.0.0.1:9001
 //! ```
 //!
 //! Every text and binary message is echoed unchanged (messages up to 64 MiB); pings are
-//! answered and close handshakes completed by the core. Replies are batched: everything one
-//! read produces is written with as few (vectored) socket writes as the kernel allows. On
-//! Ctrl-C every connection is sent a command over its channel and closes with 1001 (going
-//! away); a second Ctrl-C exits at once.
+//! answered and close handshakes completed by the core. Replies are batched: echoes are only
+//! queued ([`feed`](wscore::tokio::WebSocketStream::feed)), and everything one read produces
+//! is written with as few (vectored) socket writes as the kernel allows once the received
+//! events run out. On Ctrl-C every connection is sent a command over its channel and closes
+//! with 1001 (going away); a second Ctrl-C exits at once.
 //!
-//! The example only moves bytes, time and events between the socket and the core; all protocol
-//! logic (framing, pongs, the close handshake, timeouts) lives in `wscore`.
+//! The example only moves messages and commands between the application and the driver; all
+//! protocol logic (framing, pongs, the close handshake, timeouts) lives in `wscore`.
 
 use std::collections::HashMap;
-use std::io::{self, IoSlice};
+use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::{Id, JoinSet};
-use wscore::{
-    Accept, CloseCode, Config, Connection, Event, HandshakeError, Instant, Message, Reject, SendError, ServerHandshake,
-};
-
-/// Stop reading from a peer while this much output waits for the socket: a peer has to read
-/// its echoes before it may send more, so memory stays bounded (TCP backpressure).
-const HIGH_WATER: usize = 1 << 20;
+use wscore::tokio::WebSocketStream;
+use wscore::{Accept, CloseCode, Config, DriverError, Reject};
 
 /// How long shutdown waits for the close handshakes (the core gives up after its close timeout).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
@@ -115,183 +111,56 @@ async fn main() -> io::Result<()> {
 async fn serve(mut tcp: TcpStream, peer: SocketAddr, mut commands: mpsc::Receiver<Command>) {
     // Replies are already batched; don't let Nagle hold back the last segment.
     let _ = tcp.set_nodelay(true);
-    let mut conn = match handshake(&mut tcp, &mut commands).await {
-        Ok(Some(conn)) => conn,
-        Ok(None) => return,
-        Err(e) => {
-            eprintln!("{peer}: {e}");
-            return;
+    // The upgrade (over a borrowed stream, so a shutdown meanwhile can still answer 503).
+    let upgrade = tokio::select! {
+        ws = WebSocketStream::accept_with(&mut tcp, config(), |_request| Ok(Accept::new())) => Some(ws),
+        Some(_) = commands.recv() => None,
+    };
+    let result = match upgrade {
+        Some(Ok(mut ws)) => drive(&mut ws, &mut commands).await,
+        Some(Err(e)) => Err(e),
+        None => {
+            let _ = tcp.write_all(&Reject::new(503).body("shutting down\n").into_bytes()).await;
+            let _ = tcp.shutdown().await;
+            Ok(())
         }
     };
-    let io_error = drive(&mut tcp, &mut conn, &mut commands).await.err();
-    match (conn.error(), io_error) {
-        (None, None) => {}
-        (Some(e), None) => eprintln!("{peer}: {e} (close code {})", e.close_code()),
-        (Some(e), Some(io)) => {
-            eprintln!("{peer}: {e} (close code {}), then {io}", e.close_code());
-        }
-        (None, Some(io)) => eprintln!("{peer}: {io} (close code {})", CloseCode::ABNORMAL),
+    match result {
+        Ok(()) => {}
+        Err(DriverError::Handshake(e)) => eprintln!("{peer}: upgrade failed: {e} (HTTP {})", e.status()),
+        Err(DriverError::Connection(e)) => eprintln!("{peer}: {e} (close code {})", e.close_code()),
+        Err(e) => eprintln!("{peer}: {e} (close code {})", CloseCode::ABNORMAL),
     }
 }
 
-/// Why an upgrade did not happen.
-#[derive(Debug)]
-enum UpgradeError {
-    Handshake(HandshakeError),
-    Io(io::Error),
-}
-
-impl std::fmt::Display for UpgradeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Handshake(e) => write!(f, "upgrade failed: {e} (HTTP {})", e.status()),
-            Self::Io(e) => write!(f, "I/O error during the upgrade: {e}"),
-        }
-    }
-}
-
-impl From<io::Error> for UpgradeError {
-    fn from(e: io::Error) -> Self {
-        Self::Io(e)
-    }
-}
-
-/// Reads the upgrade request until it is complete (`Some`), the peer leaves or the server
-/// shuts down (`None`), or it fails (after writing the error response).
-async fn handshake(
-    tcp: &mut TcpStream,
+/// Echoes messages until the connection ends; closes on command. The driver writes the queued
+/// echoes (and the automatic replies) whenever it has no more received events to hand out.
+async fn drive(
+    ws: &mut WebSocketStream<&mut TcpStream>,
     commands: &mut mpsc::Receiver<Command>,
-) -> Result<Option<Connection>, UpgradeError> {
-    let mut handshake = ServerHandshake::new(config());
-    let mut buf = [0u8; 4096];
+) -> Result<(), DriverError> {
+    let mut closing = false;
     loop {
-        let deadline = handshake.poll_timeout();
-        let result = tokio::select! {
-            read = tcp.read(&mut buf) => match read? {
-                0 => return Ok(None),
-                n => handshake.receive(&buf[..n]).map(|request| request.is_some()),
-            },
-            () = sleep_until(deadline), if deadline.is_some() => {
-                handshake.handle_timeout(Instant::now()).map(|()| false)
-            }
-            Some(_) = commands.recv() => {
-                tcp.write_all(&Reject::new(503).body("shutting down\n").into_bytes()).await?;
-                let _ = tcp.shutdown().await;
-                return Ok(None);
-            }
-        };
-        match result {
-            Ok(true) => {
-                return handshake.accept(Accept::new()).map(Some).map_err(UpgradeError::Handshake);
-            }
-            Ok(false) => {}
-            Err(e) => {
-                tcp.write_all(&e.response()).await?;
-                let _ = tcp.shutdown().await;
-                return Err(UpgradeError::Handshake(e));
-            }
-        }
-    }
-}
-
-/// The drive loop (see the `wscore` crate docs). Connection errors are sticky in `conn` and
-/// reported by the caller; only transport errors are returned.
-async fn drive(tcp: &mut TcpStream, conn: &mut Connection, commands: &mut mpsc::Receiver<Command>) -> io::Result<()> {
-    loop {
-        // 1. Write what is buffered, as far as the socket takes it without waiting.
-        write_available(tcp, conn)?;
-
-        // 2. Pull events; echo messages. Taking the peer's Close queues the reply.
-        let mut took_event = false;
-        while let Some(event) = conn.poll_event() {
-            took_event = true;
-            if let Event::Message(message) = event {
-                echo(tcp, conn, message).await?;
-            }
-        }
-        if took_event {
-            continue; // write what the events produced first
-        }
-
-        // 3. Shut the transport down when the connection says so.
-        if conn.should_close_transport() {
-            let _ = tcp.shutdown().await;
-            return Ok(());
-        }
-
-        // 4. Wait for input, room to write, a command or the next deadline.
-        let deadline = conn.poll_timeout();
-        let can_read = conn.buffered_amount() < HIGH_WATER;
         tokio::select! {
-            ready = tcp.readable(), if can_read => {
-                ready?;
-                // Read straight into the connection's buffer (zero copy). Errors are sticky in
-                // `conn`; the loop writes the close frame and shuts down.
-                let _ = match tcp.try_read(conn.receive_buffer()) {
-                    Ok(0) => conn.receive_eof(),
-                    Ok(n) => conn.commit_received(n),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-                    Err(e) => return Err(e),
-                };
-            }
-            ready = tcp.writable(), if conn.wants_write() => ready?,
-            Some(command) = commands.recv() => match command {
+            // Cancel-safe: losing the race to a command loses no message.
+            message = ws.next_message() => match message? {
+                Some(message) => match ws.feed(message).await {
+                    // Fails only once a close was sent: the peer's late messages are not echoed.
+                    Err(DriverError::Send(_)) => {}
+                    result => result?,
+                },
+                None => return Ok(()),
+            },
+            Some(command) = commands.recv(), if !closing => match command {
                 Command::Close { code, reason } => {
-                    // Fails only if a close was already sent: nothing more to do then.
-                    let _ = conn.close(code, reason);
+                    closing = true;
+                    match ws.close(code, reason).await {
+                        // The peer closed first: the handshake is already under way.
+                        Err(DriverError::Send(_)) => {}
+                        result => result?,
+                    }
                 }
             },
-            () = sleep_until(deadline), if deadline.is_some() => {
-                let _ = conn.handle_timeout(Instant::now());
-            }
         }
-    }
-}
-
-/// Queues the echo of `message`. If the write buffer is full, writes it out first.
-async fn echo(tcp: &TcpStream, conn: &mut Connection, message: Message) -> io::Result<()> {
-    // Any other error means a close was sent: the peer's late messages are not echoed.
-    if let Err(SendError::BufferFull { .. }) = conn.send(message.clone()) {
-        flush(tcp, conn).await?;
-        // Still failing means the message alone is over the limit: drop it.
-        let _ = conn.send(message);
-    }
-    Ok(())
-}
-
-/// Writes buffered output without waiting: vectored writes (headers and large payloads as
-/// separate slices, no copy) until everything is written or the socket is full.
-fn write_available(tcp: &TcpStream, conn: &mut Connection) -> io::Result<()> {
-    while conn.wants_write() {
-        let written = {
-            let mut slices = [IoSlice::new(&[]); 64];
-            let count = conn.transmit_vectored(&mut slices);
-            match tcp.try_write_vectored(&slices[..count]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) => return Err(e),
-            }
-        };
-        conn.advance_transmit(written);
-    }
-    Ok(())
-}
-
-/// Writes all buffered output, waiting for the socket as needed.
-async fn flush(tcp: &TcpStream, conn: &mut Connection) -> io::Result<()> {
-    while conn.wants_write() {
-        tcp.writable().await?;
-        write_available(tcp, conn)?;
-    }
-    Ok(())
-}
-
-/// Sleeps until a `wscore` deadline (`None`: forever). A deadline in the past, such as
-/// [`Instant::ZERO`], completes at once.
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at.to_std())).await,
-        None => std::future::pending().await,
     }
 }

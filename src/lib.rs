@@ -15,6 +15,10 @@
 //!   [`Connection::client`] for a stream something else upgraded (hyper, axum, HTTP/2).
 //! - [`FrameHeader`], [`apply_mask`], [`Utf8Validator`]: the stateless codec, usable alone,
 //!   with no allocation.
+//! - Drivers that run the drive loop below for you, with no protocol logic of their own:
+//!   [`blocking::WebSocket`] for `std::io` streams (with a [`Reader`](blocking::Reader) /
+//!   [`Writer`](blocking::Writer) split for multi-threaded use) and, with the `tokio` feature,
+//!   `tokio::WebSocketStream`, a `Stream` + `Sink` of messages. Both report [`DriverError`].
 //!
 //! ## The drive loop
 //!
@@ -153,6 +157,9 @@
 //! - `deflate` (default, implies `std`): permessage-deflate (RFC 7692), negotiated by default
 //!   ([`Config::deflate`]), with bounded decompression: the message size limit applies to the
 //!   inflated size and is enforced while inflating.
+//! - `tokio` (default, implies `std`): the tokio driver, `wscore::tokio` (`WebSocketStream`,
+//!   `connect`/`accept` over `tokio::net`). Without it the blocking driver
+//!   ([`blocking`], part of `std`) is still there.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -166,6 +173,8 @@ extern crate std;
 mod close;
 mod config;
 mod connection;
+#[cfg(feature = "std")]
+mod driver;
 mod error;
 mod extensions;
 mod frame;
@@ -178,6 +187,10 @@ mod utf8;
 pub use close::{CloseCode, CloseFrame, MAX_CLOSE_REASON};
 pub use config::{Config, ReceiveMode};
 pub use connection::{Connection, Event, Fragment, Message, MessageKind, Role, State};
+#[cfg(feature = "tokio")]
+pub use driver::tokio;
+#[cfg(feature = "std")]
+pub use driver::{DriverError, blocking};
 pub use error::{Error, ProtocolError, SendError};
 #[cfg(feature = "deflate")]
 pub use extensions::deflate::{DeflateConfig, DeflateParams};

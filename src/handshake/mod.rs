@@ -193,6 +193,17 @@ impl Reject {
         self
     }
 
+    /// The response as a client sees it: what the drivers report when the application rejects
+    /// an upgrade.
+    #[cfg(feature = "std")]
+    pub(crate) fn to_response(&self) -> Response {
+        let mut headers = Headers::new();
+        for (name, value) in &self.headers {
+            headers.push(sanitize(name), Bytes::from(sanitize(value)));
+        }
+        Response { status: self.status, reason: reason_phrase(self.status).into(), headers, body: self.body.clone() }
+    }
+
     /// The complete HTTP/1.1 response.
     ///
     /// ```

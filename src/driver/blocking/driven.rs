@@ -1,0 +1,198 @@
+//! The drive loop over a blocking stream, shared by [`WebSocket`](super::WebSocket) and the
+//! [`Reader`](super::Reader) / [`Writer`](super::Writer) halves: writing with timeouts taken
+//! from the deadlines, handing out events, shutting down, and reporting the end.
+
+use super::transport::{TimeoutCache, Transport, time_until};
+use crate::connection::{Connection, Event, Message, State};
+use crate::driver::{DriverError, TransportState, copy_io_error, is_timeout};
+use crate::error::SendError;
+use crate::time::Instant;
+use std::io::{self, IoSlice, Write};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// Slices per vectored write: frame headers and large payloads are separate slices.
+const MAX_SLICES: usize = 32;
+
+/// What one turn of the drive loop found.
+#[derive(Debug)]
+pub(super) enum Turn {
+    /// Return this to the application: an event, or `None` for the end of the connection.
+    Report(Option<Event>),
+    /// Nothing to report: wait for input (or the next deadline).
+    Wait,
+}
+
+/// The writing side of a driven connection: the connection, the stream it writes to, and what
+/// is known about that stream.
+#[derive(Debug)]
+pub(super) struct Driven<S> {
+    pub(super) conn: Connection,
+    pub(super) stream: S,
+    pub(super) transport: TransportState,
+    pub(super) write_timeout: TimeoutCache,
+}
+
+impl<S: Write + Transport> Driven<S> {
+    /// Writes everything the connection has queued, with the write timeout taken from the next
+    /// deadline (firing it when it passes). A failure of the transport is recorded (and returned);
+    /// a `WouldBlock` without a deadline (a non-blocking stream) is only returned.
+    pub(super) fn write_pending(&mut self) -> io::Result<()> {
+        while self.conn.wants_write() && self.transport.usable() {
+            let now = Instant::now();
+            let deadline = self.conn.poll_timeout();
+            if deadline.is_some_and(|at| at <= now) {
+                // Errors are sticky in the connection and reported by `read`.
+                let _ = self.conn.handle_timeout(now);
+                continue;
+            }
+            let stream = &mut self.stream;
+            self.write_timeout.set(time_until(deadline, now), |t| stream.set_write_timeout(t))?;
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let count = self.conn.transmit_vectored(&mut slices);
+            match self.stream.write_vectored(&slices[..count]) {
+                Ok(0) => return Err(self.fail(io::ErrorKind::WriteZero.into())),
+                Ok(n) => self.conn.advance_transmit(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // The deadline's turn comes at the top of the loop.
+                Err(e) if is_timeout(&e) && deadline.is_some() => {}
+                Err(e) if is_timeout(&e) => return Err(e),
+                Err(e) => return Err(self.fail(e)),
+            }
+        }
+        if self.transport.usable() {
+            if let Err(e) = self.stream.flush() {
+                return Err(self.fail(e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a transport failure; returns a copy of the error for the caller.
+    pub(super) fn fail(&mut self, err: io::Error) -> io::Error {
+        let copy = copy_io_error(&err);
+        self.transport.fail(&mut self.conn, err);
+        copy
+    }
+
+    /// Shuts the transport down if the connection asks for it; returns whether it did.
+    pub(super) fn shut_down_if_asked(&mut self) -> bool {
+        if !self.conn.should_close_transport() {
+            return false;
+        }
+        if !self.transport.shut_down {
+            self.transport.shut_down = true;
+            // The transport may already be gone; there is nothing left to tell the peer.
+            let _ = self.stream.shutdown();
+        }
+        true
+    }
+
+    /// Writes the queued output for a command; the error of a failed transport is returned.
+    pub(super) fn flush(&mut self) -> Result<(), DriverError> {
+        let written = self.write_pending();
+        self.shut_down_if_asked();
+        written?;
+        match self.transport.io_error_copy() {
+            Some(e) if self.conn.state() != State::Closed => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Queues `message`, writing out what is buffered first if the write buffer is full.
+    pub(super) fn queue(&mut self, message: Message) -> Result<(), DriverError> {
+        match self.conn.send(message.clone()) {
+            Err(SendError::BufferFull { .. }) => {
+                self.flush()?;
+                Ok(self.conn.send(message)?)
+            }
+            result => Ok(result?),
+        }
+    }
+
+    /// Queues `message` and writes it out.
+    pub(super) fn send(&mut self, message: Message) -> Result<(), DriverError> {
+        self.queue(message)?;
+        self.flush()
+    }
+
+    /// One turn of the drive loop's first three steps: the next event (with the replies it
+    /// queued written out), or the end of the connection once it asks for the transport to be
+    /// shut down.
+    pub(super) fn turn(&mut self) -> Result<Turn, DriverError> {
+        if self.transport.ended {
+            return Ok(Turn::Report(None));
+        }
+        let now = Instant::now();
+        if self.conn.poll_timeout().is_some_and(|at| at <= now) {
+            // A failure is sticky and reported at the end, after the events before it.
+            let _ = self.conn.handle_timeout(now);
+        }
+        if let Some(event) = self.conn.poll_event() {
+            // Taking the peer's Close queued the reply: send it (and the pong to a ping) right
+            // away, in case the application reads no more. Other output waits until the events
+            // are drained, so replies to a burst of messages go out in one batch. A failure of
+            // the transport is reported after the remaining events; what a non-blocking stream
+            // did not take is written by the next call.
+            if matches!(event, Event::Ping(_) | Event::Close(_)) {
+                let _ = self.write_pending();
+            }
+            return Ok(Turn::Report(Some(event)));
+        }
+        if let Err(e) = self.write_pending() {
+            if self.transport.usable() {
+                return Err(e.into()); // WouldBlock on a non-blocking stream
+            }
+        }
+        if self.shut_down_if_asked() {
+            return self.transport.finish(&self.conn).map(Turn::Report);
+        }
+        Ok(Turn::Wait)
+    }
+
+    /// Hands the result of one read to the connection (`receive` copies `data` when the read
+    /// went to the driver's own buffer; `None` means the read went to the connection's buffer).
+    /// `timed`: whether a timeout was set for the read.
+    pub(super) fn after_read(
+        &mut self,
+        result: io::Result<usize>,
+        data: Option<&[u8]>,
+        timed: bool,
+    ) -> Result<(), DriverError> {
+        match (result, data) {
+            (Ok(0), None) => {
+                let _ = self.conn.commit_received(0);
+                let _ = self.conn.receive_eof();
+            }
+            (Ok(0), Some(_)) => {
+                let _ = self.conn.receive_eof();
+            }
+            // Connection errors are sticky; the drive loop sends the close frame and reports them.
+            (Ok(n), None) => {
+                let _ = self.conn.commit_received(n);
+            }
+            (Ok(n), Some(data)) => {
+                // `min`: a faulty `Read` may claim more than the buffer holds.
+                let _ = self.conn.receive(&data[..n.min(data.len())]);
+            }
+            (Err(e), data) => {
+                if data.is_none() {
+                    let _ = self.conn.commit_received(0);
+                }
+                match e.kind() {
+                    io::ErrorKind::Interrupted => {}
+                    // The deadline's turn comes at the top of the loop.
+                    _ if is_timeout(&e) && timed => {}
+                    _ if is_timeout(&e) => return Err(e.into()),
+                    _ => self.transport.fail(&mut self.conn, e),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned lock means another thread panicked while holding it. The connection is still
+    // consistent (the core never leaves it half-updated), so go on.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,125 @@
+//! Ready-made drivers: the drive loop of the [crate docs](crate#the-drive-loop) written once for
+//! blocking `std::io` streams ([`blocking`](crate::blocking)) and for tokio
+//! ([`tokio`](crate::tokio)).
+//!
+//! A driver holds no protocol logic. It moves bytes between an I/O object and a
+//! [`Connection`], turns [`Connection::poll_timeout`] into a socket timeout or a timer, hands
+//! events to the application and shuts the transport down when the connection asks. What both
+//! drivers share lives here: their error type, [`DriverError`], and the bookkeeping of a
+//! transport that failed or was shut down.
+
+#[cfg(feature = "std")]
+pub mod blocking;
+#[cfg(feature = "tokio")]
+pub mod tokio;
+
+use crate::connection::{Connection, Event, State};
+use crate::error::{Error, SendError};
+use crate::handshake::HandshakeError;
+use std::io;
+
+/// Why a driver call failed.
+///
+/// ```
+/// use wscore::{DriverError, SendError};
+/// let err = DriverError::from(SendError::Closed);
+/// assert!(matches!(err, DriverError::Send(SendError::Closed)));
+/// assert_eq!(err.to_string(), "the connection is closing or closed");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DriverError {
+    /// The transport failed (connection reset, broken pipe...) or could not be set up.
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+    /// The upgrade failed. On the client, [`HandshakeError::Rejected`] carries the server's
+    /// response (status, headers, body). On the server, the error response was written before
+    /// the transport was closed; a rejection by the application's accept callback is reported
+    /// as [`HandshakeError::Rejected`] with the response that was sent.
+    #[error("{0}")]
+    Handshake(#[from] HandshakeError),
+    /// The connection failed: the peer violated the protocol (the close frame with
+    /// [`Error::close_code`] was sent), the transport ended without a close handshake, or a
+    /// keepalive or close deadline passed.
+    #[error("connection failed: {0}")]
+    Connection(#[from] Error),
+    /// The application misused the API (sent after closing, a 126-byte ping...). Nothing was
+    /// sent and the connection is still usable.
+    #[error(transparent)]
+    Send(#[from] SendError),
+    /// A `wss://` URL: TLS is not available in this build. Connect the TLS stream yourself and
+    /// run the upgrade over it with the driver's `client` constructor.
+    #[error("wss:// URLs need TLS, which this build of wscore does not support (use ws://)")]
+    TlsNotSupported,
+    /// A message piece ([`ReceiveMode::Stream`](crate::ReceiveMode::Stream)) arrived where only
+    /// whole messages can be returned (the tokio driver's `Stream` implementation). Read events
+    /// instead.
+    #[error("a message piece arrived where only whole messages can be returned; read events instead")]
+    Fragment,
+}
+
+/// What a driver knows about its transport besides the connection: whether it failed, was shut
+/// down, and whether the end was already reported to the application.
+#[derive(Debug, Default)]
+pub(crate) struct TransportState {
+    /// The first I/O error, reported once the events before it were delivered.
+    io_error: Option<io::Error>,
+    /// The transport failed: no more reads or writes.
+    failed: bool,
+    /// The transport was shut down (after the connection asked for it).
+    pub(crate) shut_down: bool,
+    /// The end of the connection was reported; later reads return `None`.
+    pub(crate) ended: bool,
+}
+
+impl TransportState {
+    /// Whether reads and writes may still be attempted.
+    pub(crate) fn usable(&self) -> bool {
+        !self.failed && !self.shut_down
+    }
+
+    /// The transport failed with `err`: remember it and tell the connection the stream ended
+    /// (which fails it with [`Error::UnexpectedEof`] unless the close handshake was complete).
+    /// Events received before stay deliverable.
+    pub(crate) fn fail(&mut self, conn: &mut Connection, err: io::Error) {
+        if !self.failed {
+            self.failed = true;
+            self.io_error = Some(err);
+            // The connection now asks for the transport to be closed; its own error (if any) is
+            // reported by `finish`.
+            let _ = conn.receive_eof();
+        }
+    }
+
+    /// A copy of the recorded I/O error (`io::Error` is not `Clone`).
+    pub(crate) fn io_error_copy(&self) -> Option<io::Error> {
+        self.io_error.as_ref().map(copy_io_error)
+    }
+
+    /// The end of the connection, reported once: `Ok(None)` after a clean close handshake,
+    /// else the transport's or the connection's error. Later calls return `Ok(None)`.
+    pub(crate) fn finish(&mut self, conn: &Connection) -> Result<Option<Event>, DriverError> {
+        if core::mem::replace(&mut self.ended, true) {
+            return Ok(None);
+        }
+        let clean = conn.state() == State::Closed && conn.error().is_none();
+        let io_error = self.io_error.take();
+        match (conn.error(), io_error) {
+            _ if clean => Ok(None),
+            // The end of stream we reported for a failed transport: the I/O error says more.
+            (None | Some(Error::UnexpectedEof), Some(io)) => Err(DriverError::Io(io)),
+            (Some(err), _) => Err(DriverError::Connection(err.clone())),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+/// A copy of an I/O error, for reporting it twice (`io::Error` is not `Clone`).
+pub(crate) fn copy_io_error(err: &io::Error) -> io::Error {
+    io::Error::new(err.kind(), alloc::string::ToString::to_string(err))
+}
+
+/// Whether an I/O error is a read or write timeout (`WouldBlock` on Unix, `TimedOut` on Windows).
+pub(crate) fn is_timeout(err: &io::Error) -> bool {
+    matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+}
