@@ -1,0 +1,513 @@
+//! A client and a server `Connection` talking through an in-memory transport, driven by an
+//! arbitrary sequence of operations (RFC 6455 §5-§7, RFC 7692 when deflate is on).
+//!
+//! Input: a 21-byte plan (see `Plan`; all zero = no compression, default settings, events
+//! polled after every step), then operations until the input ends. Each operation is one byte
+//! (bit 0: 0 = client, 1 = server; `(b >> 1) % 12` = which, see `Harness::op`) followed by its operands.
+//!
+//! Invariants: no panic; buffered output stays within `max_write_buffer` plus one operation's
+//! worth (plus what the peer provokes, encoded at most 64 KiB ahead); buffered input stays
+//! within what was received plus the message being inflated; a side whose incoming stream
+//! carried only its peer's output (no injected bytes) never reports a `ProtocolError`, and
+//! receives exactly the messages its peer sent, in order; when both ends are healthy at the
+//! end, delivering everything delivers every message sent; when the server closes the
+//! transport after a clean close handshake, the client's end of stream is clean.
+
+#![no_main]
+
+use arbitrary::{Arbitrary, Unstructured};
+use libfuzzer_sys::fuzz_target;
+use std::collections::VecDeque;
+use std::io::IoSlice;
+use wscore::{
+    CloseCode, Config, Connection, DeflateConfig, DeflateParams, Error, Event, Instant, Message, MessageKind,
+    ReceiveMode, Role, SeededRandom, State,
+};
+use wscore_fuzz::{byte, take, u16_le};
+
+/// Stop sending once this much payload was queued in one run (keeps executions fast).
+const SEND_BUDGET: usize = 256 << 10;
+/// Close codes to pick from: valid ones, and a few an application may not send.
+const CLOSE_CODES: [u16; 18] =
+    [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999, 1005, 1006, 999, 5000];
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+struct SideKnobs {
+    stream_mode: bool,
+    /// 0: default (64 KiB); else this many bytes per frame.
+    write_fragment_size: u8,
+    no_auto_pong: bool,
+    /// 0: off; else a keepalive ping every b × 100 ms.
+    keepalive: u8,
+    /// 0: default (16 MiB); else b × 64 bytes.
+    max_write_buffer: u8,
+    /// Poll events only on `PollEvents` operations (else after every step).
+    lazy_events: bool,
+    /// `read_buffer_size` b + 1 (0: default).
+    read_buffer: u8,
+}
+
+#[derive(Arbitrary, Debug)]
+struct Plan {
+    deflate: bool,
+    server_no_context_takeover: bool,
+    client_no_context_takeover: bool,
+    /// See `window_bits`.
+    server_max_window_bits: u8,
+    client_max_window_bits: u8,
+    /// b % 10.
+    level: u8,
+    threshold: u8,
+    client: SideKnobs,
+    server: SideKnobs,
+}
+
+impl SideKnobs {
+    fn config(self, plan: &Plan) -> Config {
+        let mut config = Config::default()
+            // Fragment counts are the sender's choice here (1-byte frames are allowed).
+            .max_fragments(usize::MAX)
+            .receive_mode(if self.stream_mode { ReceiveMode::Stream } else { ReceiveMode::Message })
+            .auto_pong(!self.no_auto_pong)
+            .deflate(Some(
+                DeflateConfig::default().level(u32::from(plan.level % 10)).threshold(usize::from(plan.threshold)),
+            ));
+        if self.write_fragment_size != 0 {
+            config = config.write_fragment_size(usize::from(self.write_fragment_size));
+        }
+        if self.keepalive != 0 {
+            config = config.keepalive_interval(Some(std::time::Duration::from_millis(u64::from(self.keepalive) * 100)));
+        }
+        if self.max_write_buffer != 0 {
+            config = config.max_write_buffer(usize::from(self.max_write_buffer) * 64);
+        }
+        if self.read_buffer != 0 {
+            config = config.read_buffer_size(usize::from(self.read_buffer) + 1);
+        }
+        config
+    }
+
+    fn max_write_buffer(self) -> usize {
+        if self.max_write_buffer == 0 { 16 << 20 } else { usize::from(self.max_write_buffer) * 64 }
+    }
+}
+
+/// One end: the connection and what the harness knows about it.
+struct Side {
+    conn: Connection,
+    knobs: SideKnobs,
+    /// Raw bytes were injected into this side's incoming stream.
+    dirty: bool,
+    /// Bytes this side received (delivered or injected).
+    received: usize,
+    /// Messages this side sent, not yet seen by the peer.
+    sent: VecDeque<Message>,
+    /// Payload bytes this side queued in total.
+    sent_bytes: usize,
+    /// A streamed message this side is sending: its kind and bytes so far.
+    sending: Option<(MessageKind, Vec<u8>)>,
+    /// Text bytes held back so streamed pieces can end inside a code point.
+    carry: Vec<u8>,
+    /// A streamed message this side is receiving.
+    receiving: Option<(MessageKind, Vec<u8>)>,
+    /// The most one operation added to the output.
+    max_op_cost: usize,
+}
+
+impl Side {
+    fn new(conn: Connection, knobs: SideKnobs) -> Self {
+        Self {
+            conn,
+            knobs,
+            dirty: false,
+            received: 0,
+            sent: VecDeque::new(),
+            sent_bytes: 0,
+            sending: None,
+            carry: Vec::new(),
+            receiving: None,
+            max_op_cost: 0,
+        }
+    }
+}
+
+struct Harness {
+    sides: [Side; 2],
+    now: Instant,
+    /// The transport was shut down: nothing is delivered any more.
+    closed: bool,
+}
+
+/// 15 - (b % 8) (the valid range, 15 for 0), or with the top bit set b & 0x1F: values outside
+/// 8..=15 that an application may put in the public `DeflateParams` fields.
+fn window_bits(b: u8) -> u8 {
+    if b & 0x80 != 0 { b & 0x1F } else { 15 - b % 8 }
+}
+
+fn name(i: usize) -> &'static str {
+    if i == 0 { "client" } else { "server" }
+}
+
+impl Harness {
+    /// Checks an input's result: a clean side never blames its peer for a protocol violation.
+    fn check_result(&self, i: usize, result: &Result<(), Error>) {
+        if let Err(Error::Protocol(p)) = result {
+            assert!(self.sides[i].dirty, "{}: protocol error on its peer's own output: {p:?}", name(i));
+        }
+    }
+
+    /// Takes events from side `i` and checks messages against what the peer sent.
+    fn drain(&mut self, i: usize) {
+        while let Some(event) = self.sides[i].conn.poll_event() {
+            wscore_fuzz::debug(|| format!("{} event {event:?}", name(i)));
+            let message = match event {
+                Event::Message(m) => Some(m),
+                Event::Fragment(f) => {
+                    let side = &mut self.sides[i];
+                    assert_eq!(f.first, side.receiving.is_none(), "{}: `first` on the wrong piece", name(i));
+                    let (kind, data) = side.receiving.get_or_insert_with(|| (f.kind, Vec::new()));
+                    assert_eq!(*kind, f.kind, "a message changed kind");
+                    data.extend_from_slice(&f.data);
+                    if f.last {
+                        let (kind, data) = side.receiving.take().unwrap();
+                        Some(match kind {
+                            MessageKind::Text => {
+                                Message::Text(String::from_utf8(data).expect("streamed text is not UTF-8").into())
+                            }
+                            MessageKind::Binary => Message::Binary(data.into()),
+                        })
+                    } else {
+                        None
+                    }
+                }
+                _ => None,
+            };
+            if let (Some(message), false) = (message, self.sides[i].dirty) {
+                let expected = self.sides[1 - i].sent.pop_front();
+                assert_eq!(Some(&message), expected.as_ref(), "{}: received a message its peer did not send", name(i));
+            }
+        }
+    }
+
+    fn check_side(&self, i: usize) {
+        let side = &self.sides[i];
+        if let Some(Error::Protocol(p)) = side.conn.error() {
+            assert!(side.dirty, "{}: protocol error on its peer's own output: {p:?}", name(i));
+        }
+        let buffered = side.conn.buffered_amount();
+        // Sends are refused over `max_write_buffer`, so one operation at most goes past it.
+        // What the peer provokes (pongs, close replies) is encoded up to 64 KiB ahead.
+        let bound = side.knobs.max_write_buffer() + side.max_op_cost + (64 << 10) + 1024;
+        assert!(buffered <= bound, "{}: {buffered} bytes buffered for output (bound {bound})", name(i));
+        let peer_sent = self.sides[1 - i].sent_bytes;
+        let inflated = if side.dirty { side.received.saturating_mul(1100) } else { peer_sent };
+        let bound = side.received + inflated + (128 << 10);
+        let held = side.conn.buffered_received();
+        assert!(held <= bound, "{}: {held} bytes of input held (bound {bound})", name(i));
+    }
+
+    /// Moves up to `limit` bytes (0: all) from side `from` to its peer.
+    fn deliver(&mut self, from: usize, limit: usize, mode: u8) {
+        if self.closed {
+            return;
+        }
+        let to = 1 - from;
+        let mut left = if limit == 0 { usize::MAX } else { limit };
+        while left > 0 && self.sides[from].conn.wants_write() {
+            let bytes: Vec<u8> = if mode & 2 != 0 {
+                let conn = &self.sides[from].conn;
+                let mut slots = [IoSlice::new(&[]); 4];
+                let n = conn.transmit_vectored(&mut slots);
+                assert!(n > 0, "transmit_vectored gave nothing while output is waiting");
+                assert_eq!(&*slots[0], conn.transmit(), "transmit_vectored disagrees with transmit");
+                slots[..n].iter().flat_map(|s| s.iter().copied()).take(left).collect()
+            } else {
+                let chunk = self.sides[from].conn.transmit();
+                chunk[..chunk.len().min(left)].to_vec()
+            };
+            assert!(!bytes.is_empty(), "wants_write with nothing to transmit");
+            self.sides[from].conn.advance_transmit(bytes.len());
+            left -= bytes.len();
+            self.receive(to, &bytes, mode & 1 != 0);
+        }
+    }
+
+    fn receive(&mut self, to: usize, bytes: &[u8], zero_copy: bool) {
+        let side = &mut self.sides[to];
+        side.received += bytes.len();
+        let result = if zero_copy {
+            let mut rest = bytes;
+            let mut result = Ok(());
+            while !rest.is_empty() && result.is_ok() {
+                let buf = side.conn.receive_buffer();
+                assert!(!buf.is_empty());
+                let n = buf.len().min(rest.len());
+                buf[..n].copy_from_slice(&rest[..n]);
+                result = side.conn.commit_received(n);
+                rest = &rest[n..];
+            }
+            result
+        } else {
+            side.conn.receive(bytes)
+        };
+        self.check_result(to, &result);
+    }
+
+    /// Shuts the transport down when a side asks for it (after writing everything out).
+    fn maybe_close_transport(&mut self) {
+        for i in 0..2 {
+            let side = &self.sides[i];
+            if self.closed || !side.conn.should_close_transport() || side.conn.wants_write() {
+                continue;
+            }
+            self.closed = true;
+            // A server that completed the close handshake and delivered everything: a healthy,
+            // attentive client with a clean stream has completed it too.
+            let clean_close = side.conn.role() == Role::Server && side.conn.state() == State::Closed;
+            let peer = &mut self.sides[1 - i];
+            let result = peer.conn.receive_eof();
+            if clean_close && !peer.dirty && !peer.knobs.lazy_events && peer.conn.error().is_none() {
+                assert_eq!(result, Ok(()), "client: unclean end of stream after a clean close");
+                assert_eq!(peer.conn.state(), State::Closed);
+            }
+            self.check_result(1 - i, &result);
+        }
+    }
+
+    fn send_cost(side: &mut Side, before: usize) {
+        let cost = side.conn.buffered_amount().saturating_sub(before);
+        side.max_op_cost = side.max_op_cost.max(cost);
+    }
+
+    fn op(&mut self, u: &mut Unstructured<'_>) {
+        let op = byte(u);
+        let i = usize::from(op & 1);
+        let budget_left = self.sides[0].sent_bytes + self.sides[1].sent_bytes < SEND_BUDGET;
+        let before = self.sides[i].conn.buffered_amount();
+        match (op >> 1) % 12 {
+            // Send a text message.
+            0 => {
+                let len = usize::from(byte(u));
+                let text = String::from_utf8_lossy(take(u, len)).into_owned();
+                if budget_left {
+                    self.send(i, Message::Text(text.into()));
+                }
+            }
+            // Send a binary message.
+            1 => {
+                let len = usize::from(byte(u));
+                let data = take(u, len).to_vec();
+                if budget_left {
+                    self.send(i, Message::Binary(data.into()));
+                }
+            }
+            // Send a piece of a streamed message: flags bit 0 text, bit 1 last, bits 2.. cut.
+            2 => {
+                let flags = byte(u);
+                let len = usize::from(byte(u));
+                let data = take(u, len);
+                if budget_left {
+                    self.send_piece(i, flags, data);
+                }
+            }
+            // Ping / pong (payloads over 125 bytes must be refused).
+            3 | 4 => {
+                let len = usize::from(byte(u));
+                let payload = take(u, len).to_vec();
+                let n = payload.len();
+                let conn = &mut self.sides[i].conn;
+                let result = if (op >> 1) % 12 == 3 { conn.ping(payload) } else { conn.pong(payload) };
+                if n > 125 {
+                    assert!(result.is_err());
+                }
+            }
+            // Close with a code from the table and a reason.
+            5 => {
+                let code = CLOSE_CODES[usize::from(byte(u)) % CLOSE_CODES.len()];
+                let len = usize::from(byte(u));
+                let reason = String::from_utf8_lossy(take(u, len)).into_owned();
+                let result = self.sides[i].conn.close(CloseCode(code), &reason);
+                if !CloseCode(code).is_valid_on_wire() || reason.len() > 123 {
+                    assert!(result.is_err(), "close({code}, {} bytes) was accepted", reason.len());
+                }
+            }
+            // Deliver some bytes (0: all) from side i to its peer.
+            6 => {
+                let n = usize::from(u16_le(u));
+                let mode = byte(u);
+                self.deliver(i, n, mode);
+            }
+            // Inject raw bytes into side i's incoming stream.
+            7 => {
+                let len = usize::from(byte(u));
+                let bytes = take(u, len).to_vec();
+                self.sides[i].dirty = true;
+                self.receive(i, &bytes, false);
+            }
+            // Advance the clock by b × 10 ms and tell both sides the time.
+            8 => {
+                let ms = u64::from(u16_le(u)) * 10;
+                self.now = self.now + std::time::Duration::from_millis(ms);
+                for j in 0..2 {
+                    let result = self.sides[j].conn.handle_timeout(self.now);
+                    self.check_result(j, &result);
+                    if let Some(at) = self.sides[j].conn.poll_timeout() {
+                        assert!(
+                            at > self.now || at == Instant::ZERO || self.sides[j].conn.state() != State::Open,
+                            "{}: a deadline already due after handle_timeout",
+                            name(j)
+                        );
+                    }
+                }
+            }
+            // The transport ends under side i.
+            9 => {
+                let result = self.sides[i].conn.receive_eof();
+                self.check_result(i, &result);
+                self.closed = true;
+            }
+            // Take side i's events.
+            10 => self.drain(i),
+            // A large message of b × 512 bytes (fragmentation, output buffering beyond what is
+            // encoded ahead, compression of long input).
+            _ => {
+                let flags = byte(u);
+                let len = usize::from(byte(u)) << 9;
+                let data: Vec<u8> = (0..len).map(|k| (k.wrapping_mul(usize::from(flags) | 1) >> 3) as u8).collect();
+                if budget_left {
+                    let message = if flags & 1 != 0 {
+                        Message::Text(String::from_utf8_lossy(&data).into_owned().into())
+                    } else {
+                        Message::Binary(data.into())
+                    };
+                    self.send(i, message);
+                }
+            }
+        }
+        Self::send_cost(&mut self.sides[i], before);
+    }
+
+    fn send(&mut self, i: usize, message: Message) {
+        let side = &mut self.sides[i];
+        let len = message.len();
+        if side.conn.send(message.clone()).is_ok() {
+            assert!(side.sending.is_none(), "a whole message was accepted inside a streamed one");
+            side.sent.push_back(message);
+            side.sent_bytes += len;
+        }
+    }
+
+    fn send_piece(&mut self, i: usize, flags: u8, data: &[u8]) {
+        let side = &mut self.sides[i];
+        let kind = if flags & 1 != 0 { MessageKind::Text } else { MessageKind::Binary };
+        let last = flags & 2 != 0;
+        let (piece, carry) = match kind {
+            MessageKind::Text => {
+                // Valid text, cut anywhere (even inside a code point); the rest waits.
+                let mut full = side.carry.clone();
+                full.extend_from_slice(String::from_utf8_lossy(data).as_bytes());
+                let cut = if last { full.len() } else { usize::from(flags >> 2) % (full.len() + 1) };
+                let rest = full.split_off(cut);
+                (full, rest)
+            }
+            MessageKind::Binary => (data.to_vec(), side.carry.clone()),
+        };
+        if side.conn.send_fragment(kind, piece.clone(), last).is_err() {
+            return;
+        }
+        side.sent_bytes += piece.len();
+        let (open_kind, bytes) = side.sending.get_or_insert_with(|| (kind, Vec::new()));
+        assert_eq!(*open_kind, kind, "a streamed message changed kind");
+        bytes.extend_from_slice(&piece);
+        if kind == MessageKind::Text {
+            side.carry = carry;
+        }
+        if last {
+            let (kind, bytes) = side.sending.take().unwrap();
+            side.sent.push_back(match kind {
+                MessageKind::Text => Message::Text(String::from_utf8(bytes).expect("harness text").into()),
+                MessageKind::Binary => Message::Binary(bytes.into()),
+            });
+        }
+    }
+
+    fn after_step(&mut self) {
+        for i in 0..2 {
+            if !self.sides[i].knobs.lazy_events {
+                self.drain(i);
+            }
+        }
+        self.maybe_close_transport();
+        for i in 0..2 {
+            self.check_side(i);
+        }
+    }
+
+    /// Delivers everything both ways until nothing moves, as a driver would at the end.
+    fn settle(&mut self) {
+        for _ in 0..64 {
+            for i in 0..2 {
+                self.drain(i);
+                self.deliver(i, 0, 0);
+                self.drain(1 - i);
+                self.maybe_close_transport();
+            }
+            if self.closed || !(self.sides[0].conn.wants_write() || self.sides[1].conn.wants_write()) {
+                break;
+            }
+        }
+        for i in 0..2 {
+            self.check_side(i);
+        }
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut u = Unstructured::new(data);
+    let Ok(plan) = Plan::arbitrary(&mut u) else { return };
+    let mut client = Connection::client_with_random(plan.client.config(&plan), Box::new(SeededRandom::new(7)));
+    let mut server = Connection::server(plan.server.config(&plan));
+    if plan.deflate {
+        let params = DeflateParams {
+            server_no_context_takeover: plan.server_no_context_takeover,
+            client_no_context_takeover: plan.client_no_context_takeover,
+            server_max_window_bits: window_bits(plan.server_max_window_bits),
+            client_max_window_bits: window_bits(plan.client_max_window_bits),
+        };
+        client = client.with_deflate(params);
+        server = server.with_deflate(params);
+    }
+    let mut h = Harness {
+        sides: [Side::new(client, plan.client), Side::new(server, plan.server)],
+        now: Instant::from_millis(1),
+        closed: false,
+    };
+    while !u.is_empty() {
+        h.op(&mut u);
+        wscore_fuzz::debug(|| {
+            let s = |i: usize| {
+                let side = &h.sides[i];
+                format!(
+                    "{:?} buffered {} in {} sent {}",
+                    side.conn,
+                    side.conn.buffered_amount(),
+                    side.conn.buffered_received(),
+                    side.sent.len()
+                )
+            };
+            format!("client {}\nserver {}", s(0), s(1))
+        });
+        h.after_step();
+    }
+    h.settle();
+    // Both ends healthy and the transport up: every message sent has arrived.
+    let healthy = |s: &Side| s.conn.error().is_none() && !s.dirty;
+    if !h.closed && healthy(&h.sides[0]) && healthy(&h.sides[1]) {
+        for i in 0..2 {
+            let peer_reading = matches!(h.sides[1 - i].conn.state(), State::Open | State::CloseSent);
+            if peer_reading {
+                assert!(h.sides[i].sent.is_empty(), "{}: {} messages never arrived", name(i), h.sides[i].sent.len());
+            }
+        }
+    }
+});

@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora under fuzz/corpus/<target>/ (small, meaningful inputs).
+
+Each structured target reads a fixed-size plan first (one byte per field, all zero = the
+defaults; see the target's doc comment) and then bytes it uses verbatim. Run from anywhere:
+`python3 fuzz/gen_corpus.py`. Seeds are tiny; the whole corpus stays far below 200 KB.
+"""
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# RFC 7692 §7.2.3.1: "Hello" compressed, and §7.2.3.2: a second "Hello" sharing the window.
+HELLO_DEFLATE = bytes.fromhex("f248cdc9c90700")
+HELLO_AGAIN = bytes.fromhex("f200110000")
+# §7.2.3.3: "Hello" in an uncompressed (stored) deflate block.
+HELLO_STORED = bytes.fromhex("000500faff48656c6c6f00")
+# Sec-WebSocket-Accept for the key SeededRandom::new(0) draws (the client_handshake target).
+SEEDED_ACCEPT = "iHMz0/J1GsQtRh2NfVC0Q7CZKMQ="
+
+
+def write(target, name, data):
+    folder = os.path.join(HERE, "corpus", target)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, name), "wb") as f:
+        f.write(data)
+
+
+def u16(n):
+    return struct.pack("<H", n)
+
+
+# ---- frame_header: raw header bytes (RFC 6455 §5.7 examples and friends) ----
+for name, hexes in {
+    "text-hello-unmasked": "810548656c6c6f",
+    "text-hello-masked": "818537fa213d7f9f4d5158",
+    "fragment-1-hel": "010348656c",
+    "fragment-2-lo": "80026c6f",
+    "ping-hello": "890548656c6c6f",
+    "pong-hello-masked": "8a8537fa213d7f9f4d5158",
+    "binary-256": "827e0100",
+    "binary-64k": "827f0000000000010000",
+    "compressed-hello-rsv1": "c107f248cdc9c90700",
+    "close-1000": "880203e8",
+    "nonminimal-16": "827e007d",
+    "length-top-bit": "827f8000000000000000",
+}.items():
+    write("frame_header", name, bytes.fromhex(hexes))
+
+# ---- server_handshake: 12-byte plan, then the request ----
+# plan: chunk_lens[6], small_limits, clock_step_secs, protocol, extra_header, no_deflate, reserved
+RFC_REQUEST = (
+    b"GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://example.com\r\n"
+    b"Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+DEFLATE_REQUEST = RFC_REQUEST.replace(
+    b"\r\n\r\n", b"\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
+)
+MASKED_HELLO = bytes.fromhex("818537fa213d7f9f4d5158")
+write("server_handshake", "rfc6455-request", bytes(12) + RFC_REQUEST)
+write("server_handshake", "rfc6455-request-chat", bytes([0] * 8 + [1, 0, 0, 0]) + RFC_REQUEST)
+write(
+    "server_handshake",
+    "deflate-request-split-with-frame",
+    bytes([10, 30, 1, 1, 50, 0, 0, 0, 2, 1, 0, 0]) + DEFLATE_REQUEST + MASKED_HELLO,
+)
+write("server_handshake", "version-8", bytes(12) + RFC_REQUEST.replace(b"Version: 13", b"Version: 8"))
+write("server_handshake", "post", bytes(12) + RFC_REQUEST.replace(b"GET", b"POST", 1))
+write("server_handshake", "slowloris", bytes([20, 20, 20, 20, 20, 20, 0, 6, 0, 0, 0, 0]) + RFC_REQUEST[:-2])
+
+# ---- client_handshake: 14-byte plan, then the response ----
+# plan: chunk_lens[6], protocols, no_deflate, server_nct, client_nct, sbits, cbits, small_limits, reserved
+ACCEPTED = (
+    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Accept: " + SEEDED_ACCEPT.encode() + b"\r\n"
+)
+write(
+    "client_handshake",
+    "101-deflate-chat-then-frames",
+    bytes([0] * 6 + [1] + [0] * 7)
+    + ACCEPTED
+    + b"Sec-WebSocket-Protocol: chat\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
+    + bytes.fromhex("810548656c6c6f")
+    + b"\xc1\x07"
+    + HELLO_DEFLATE,
+)
+write("client_handshake", "101-plain", bytes([12, 40, 3, 0, 9, 1] + [0] * 8) + ACCEPTED + b"\r\n")
+write(
+    "client_handshake",
+    "401-with-body",
+    bytes(14) + b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"ws\"\r\nContent-Length: 12\r\n\r\nno cookie :(",
+)
+write("client_handshake", "404-http10-body-to-eof", bytes(14) + b"HTTP/1.0 404 Not Found\r\n\r\nnothing here")
+write(
+    "client_handshake",
+    "500-chunked",
+    bytes(14) + b"HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+)
+
+# ---- extensions: 15-byte plan, then header values separated by \n ----
+# plan: server knobs (off, snct, cnct, sbits, cbits, level, threshold), client knobs, pair
+for i, value in enumerate(
+    [
+        b"permessage-deflate",
+        b"permessage-deflate; client_max_window_bits",
+        b"permessage-deflate; client_max_window_bits; server_max_window_bits=10, permessage-deflate; client_max_window_bits",
+        b"permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+        b"permessage-deflate; server_max_window_bits=8\npermessage-deflate; client_max_window_bits=9",
+        b'foo, bar; baz=2, x-quoted; a="\\1\\0"',
+        b"x-webkit-deflate-frame, permessage-deflate; server_max_window_bits=010",
+    ]
+):
+    write("extensions", "rfc7692-%d" % i, bytes(14) + bytes([i % 4]) + value)
+write("extensions", "pair-client-asks-8-bits", bytes([0] * 7 + [0, 0, 0, 7, 0, 1, 0] + [1]))
+
+# ---- inflate: 11-byte plan, then messages ----
+# plan: server_nct, client_nct, client_bits, level, stream_mode, zero_copy, stride, chunk_lens[4]
+# message: flags (1 compressed, 2 raw, 4 text, 8 ping, 16 keep trailer, 32 empty last), repeat,
+# n_cuts, cuts (u16 LE each), len (u16 LE), data
+def message(flags, data, repeat=0, cuts=()):
+    return bytes([flags, repeat, len(cuts)]) + b"".join(u16(c) for c in cuts) + u16(len(data)) + data
+
+
+write("inflate", "compressed-hello", bytes(11) + message(5, b"Hello"))
+write("inflate", "rfc7692-hello-raw", bytes(11) + message(7, HELLO_DEFLATE))
+write("inflate", "rfc7692-shared-window", bytes(11) + message(7, HELLO_DEFLATE) + message(7, HELLO_AGAIN))
+write("inflate", "rfc7692-stored-block", bytes(11) + message(7, HELLO_STORED))
+write("inflate", "rfc7692-fragmented", bytes(11) + message(7 | 8, HELLO_DEFLATE, cuts=[3]))
+write("inflate", "bomb", bytes(11) + message(1, b"A" * 16, repeat=255))
+write("inflate", "stream-mode-near-limit", bytes([0, 0, 0, 6, 1, 1, 7, 0, 0, 0, 0]) + message(1, b"0123456789abcdef", repeat=31))
+write(
+    "inflate",
+    "context-takeover-three",
+    bytes([0, 0, 3, 9, 0, 0, 0, 1, 2, 3, 4]) + message(5 | 16, b"Hello") + message(5 | 32, b"Hello", cuts=[1, 2]) + message(4, b"plain"),
+)
+
+# ---- connection_pair: 21-byte plan, then operations ----
+# plan: deflate, server_nct, client_nct, sbits, cbits, level, threshold,
+#       client knobs (stream_mode, write_fragment_size, no_auto_pong, keepalive, max_write_buffer,
+#       lazy_events, read_buffer), server knobs
+# op byte: (kind << 1) | side (0 client, 1 server)
+def op(kind, side, *operands):
+    return bytes([(kind << 1) | side]) + b"".join(operands)
+
+
+def b8(n):
+    return bytes([n])
+
+
+C, S = 0, 1
+DELIVER_ALL = u16(0) + b8(0)
+echo = (
+    op(0, C, b8(5), b"Hello")
+    + op(6, C, DELIVER_ALL)
+    + op(0, S, b8(5), b"Hello")
+    + op(3, S, b8(4), b"ping")
+    + op(6, S, DELIVER_ALL)
+    + op(5, C, b8(0), b8(3), b"bye")
+    + op(6, C, DELIVER_ALL)
+    + op(6, S, DELIVER_ALL)
+)
+write("connection_pair", "echo-and-close", bytes(21) + echo)
+deflate_plan = bytes([1, 0, 0, 0, 0, 1, 0]) + bytes([0, 3, 0, 0, 0, 0, 0]) + bytes([1, 0, 0, 0, 0, 0, 0])
+streamed = (
+    op(2, C, b8(0b1101), b8(4), "Hé".encode() + b"l")
+    + op(2, C, b8(0b0011), b8(2), b"lo")
+    + op(6, C, u16(7), b8(1))
+    + op(11, S, b8(2), b8(3))
+    + op(6, S, u16(100), b8(2))
+    + op(6, C, DELIVER_ALL)
+    + op(6, S, DELIVER_ALL)
+    + op(1, C, b8(3), b"\x00\x01\x02")
+    + op(5, S, b8(13), b8(0))
+)
+write("connection_pair", "deflate-streamed-text", deflate_plan + streamed)
+keepalive_plan = bytes(7) + bytes([0, 0, 0, 0, 0, 0, 0]) + bytes([0, 0, 0, 5, 0, 0, 0])
+timers = (
+    op(8, C, u16(1))
+    + op(8, C, u16(60))
+    + op(6, S, DELIVER_ALL)
+    + op(6, C, DELIVER_ALL)
+    + op(8, C, u16(3000))
+    + op(6, S, DELIVER_ALL)
+    + op(8, C, u16(1200))
+)
+write("connection_pair", "keepalive-and-timeouts", keepalive_plan + timers)
+write(
+    "connection_pair",
+    "inject-masked-hello-then-eof",
+    bytes(21) + op(7, S, b8(11), MASKED_HELLO) + op(7, C, b8(7), bytes.fromhex("810548656c6c6f")) + op(9, C),
+)
