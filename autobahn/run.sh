@@ -62,18 +62,24 @@ run_agent() {
   return $status
 }
 
-declare -A pids
-port=9100
-for agent in $AGENTS; do
-  while (( $(jobs -rp | wc -l) >= JOBS )); do wait -n || true; done
-  run_agent "$agent" $port &
-  pids[$agent]=$!
-  port=$((port + 1))
-done
-
+# Agents run JOBS at a time, in fixed batches; each batch is waited for by PID.
+port=${PORT_BASE:-9100}
 status=0
+batch=()
+run_batch() {
+  local pids=() agent
+  for agent in "${batch[@]}"; do
+    run_agent "$agent" "$port" &
+    pids+=($!)
+    port=$((port + 1))
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+  for agent in "${batch[@]}"; do cat "$REPORTS/$agent/summary.txt"; done
+  batch=()
+}
 for agent in $AGENTS; do
-  wait "${pids[$agent]}" || status=1
-  cat "$REPORTS/$agent/summary.txt"
+  batch+=("$agent")
+  if (( ${#batch[@]} >= JOBS )); then run_batch; fi
 done
+if (( ${#batch[@]} > 0 )); then run_batch; fi
 exit $status
