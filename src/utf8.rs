@@ -18,6 +18,32 @@ pub struct Utf8Validator {
     carry_len: u8,
 }
 
+/// Validates a complete piece of UTF-8 (SIMD where the target has it).
+pub(crate) fn validate(data: &[u8]) -> Result<(), InvalidUtf8> {
+    simdutf8::basic::from_utf8(data).map(drop).map_err(|_| InvalidUtf8)
+}
+
+/// Where an unfinished code point at the end of `data` starts (`data.len()` if none): the
+/// last lead byte among the final three, if the sequence it starts needs more bytes than follow.
+/// Whether those bytes are valid is for the caller to check.
+fn incomplete_tail_start(data: &[u8]) -> usize {
+    let len = data.len();
+    for back in 1..=3.min(len) {
+        let byte = data[len - back];
+        if byte & 0xC0 != 0x80 {
+            // A lead byte (or ASCII): unfinished if its sequence is longer than what is left.
+            let needed = match byte {
+                0xC0..=0xDF => 2,
+                0xE0..=0xEF => 3,
+                0xF0..=0xFF => 4,
+                _ => 1,
+            };
+            return if needed > back { len - back } else { len };
+        }
+    }
+    len
+}
+
 /// The length of the sequence a valid lead byte starts.
 const fn sequence_len(lead: u8) -> usize {
     match lead {
@@ -63,17 +89,20 @@ impl Utf8Validator {
                 Err(_) => return Err(InvalidUtf8),
             }
         }
-        match core::str::from_utf8(data) {
-            Ok(_) => Ok(()),
-            Err(e) if e.error_len().is_none() => {
-                let rest = &data[e.valid_up_to()..];
-                // An incomplete sequence is at most 3 bytes long.
-                self.carry[..rest.len()].copy_from_slice(rest);
-                self.carry_len = rest.len() as u8;
-                Ok(())
+        // Validate all but an unfinished code point at the end with the SIMD validator, then
+        // check that the unfinished one is a valid prefix (failing fast) and carry it.
+        let split = incomplete_tail_start(data);
+        let (whole, tail) = data.split_at(split);
+        validate(whole)?;
+        if !tail.is_empty() {
+            match core::str::from_utf8(tail) {
+                Err(e) if e.valid_up_to() == 0 && e.error_len().is_none() => {}
+                _ => return Err(InvalidUtf8),
             }
-            Err(_) => Err(InvalidUtf8),
+            self.carry[..tail.len()].copy_from_slice(tail);
+            self.carry_len = tail.len() as u8;
         }
+        Ok(())
     }
 
     /// Ends the message: fails if it stopped inside a code point. Resets for the next message.

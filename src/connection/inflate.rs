@@ -36,7 +36,7 @@ impl Connection {
             let complete = available as u64 == frame.remaining;
             let from_trailer = available == 0 && complete && frame.fin;
             let input = if available > 0 {
-                &self.recv.buf[..available]
+                &self.recv.buf.data()[..available]
             } else if from_trailer && msg.trailer_fed < Deflate::trailer().len() && msg.size > 0 {
                 // (A message with no payload bytes at all gets no trailer: appending one would
                 // leave the inflater inside a stored block. RFC 7692 §7.2.3.6 says an empty
@@ -110,7 +110,7 @@ impl Connection {
             if from_trailer {
                 msg.trailer_fed += consumed;
             } else {
-                super::recv::consume_front(&mut self.recv.buf, consumed, self.recv.idle_capacity);
+                self.recv.buf.advance(consumed);
                 frame.remaining -= consumed as u64;
                 frame.taken += consumed as u64;
                 frame.scanned -= consumed;

@@ -8,6 +8,7 @@
 //! [`should_close_transport`](Connection::should_close_transport)) report what to do next.
 //! The receive path lives in `recv.rs`, the send queue in `send.rs`, deadlines in `timers.rs`.
 
+mod buffer;
 #[cfg(feature = "deflate")]
 mod inflate;
 mod recv;
@@ -370,7 +371,7 @@ impl Connection {
             return Err(err.clone());
         }
         if self.accepts_input() {
-            self.recv.extend(data);
+            self.recv.buf.extend(data);
         }
         self.process()
     }
@@ -389,13 +390,15 @@ impl Connection {
     /// assert!(matches!(conn.poll_event(), Some(wscore::Event::Message(m)) if m.as_bytes() == [0xAA, 0xBB]));
     /// ```
     pub fn receive_buffer(&mut self) -> &mut [u8] {
-        self.recv.spare(self.config.read_buffer_size)
+        self.recv.buf.spare(self.config.read_buffer_size)
     }
 
     /// Zero-copy receive, step two: `n` bytes were written at the start of
     /// [`receive_buffer`](Self::receive_buffer).
     pub fn commit_received(&mut self, n: usize) -> Result<(), Error> {
-        self.recv.commit(n, self.accepts_input() && self.error.is_none());
+        if self.accepts_input() && self.error.is_none() {
+            self.recv.buf.commit(n);
+        }
         if let Some(err) = &self.error {
             return Err(err.clone());
         }
@@ -643,6 +646,30 @@ impl Connection {
     /// hand buffers to the kernel).
     pub fn take_transmit(&mut self) -> Bytes {
         self.send.take_all()
+    }
+
+    /// Lets go of buffer allocations that hold nothing: the receive buffer when no partial
+    /// frame or message is buffered, the send buffer when everything was written, and the
+    /// event queue when it is empty. Call it when about to wait for input with nothing
+    /// pending, so that an idle connection holds no buffers (the next read allocates again).
+    /// The tokio driver does this whenever a read finds nothing to read.
+    ///
+    /// ```
+    /// use wscore::{Config, Connection};
+    /// let mut conn = Connection::server(Config::default());
+    /// let room = conn.receive_buffer().len();
+    /// assert_eq!(room, 16 << 10);
+    /// conn.commit_received(0).unwrap();
+    /// conn.release_buffers(); // nothing was received: the 16 KiB go
+    /// ```
+    pub fn release_buffers(&mut self) {
+        if self.recv.message.is_none() && self.recv.frame.is_none() {
+            self.recv.buf.release_if_empty();
+        }
+        self.send.release_if_empty();
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
     }
 
     /// Whether output is waiting to be written.

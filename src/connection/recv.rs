@@ -2,6 +2,7 @@
 //! control frames. Bytes are unmasked and validated as they arrive, so errors surface inside a
 //! frame, and the result never depends on how the input was split.
 
+use super::buffer::ReceiveBuffer;
 use super::{Connection, Event, Fragment, Message, MessageKind, Role, State};
 use crate::close::CloseFrame;
 use crate::config::ReceiveMode;
@@ -17,28 +18,6 @@ use bytes::{Buf, Bytes, BytesMut};
 const IDLE_READS: usize = 4;
 /// The room an empty receive buffer may always keep, however small the reads.
 const MIN_IDLE_CAPACITY: usize = 64 << 10;
-
-/// Takes the first `n` bytes of the receive buffer. When they empty a buffer with more than
-/// `idle_capacity` of room, its allocation goes with them (and is freed with them), instead of
-/// staying with the connection.
-fn take_front(buf: &mut BytesMut, n: usize, idle_capacity: usize) -> BytesMut {
-    let large = buf.capacity() > idle_capacity;
-    let taken = buf.split_to(n);
-    if large && buf.is_empty() {
-        *buf = BytesMut::new();
-    }
-    taken
-}
-
-/// Drops the first `n` bytes of the receive buffer (a frame header, compressed input taken by
-/// the inflater), letting a large allocation go if that empties the buffer.
-pub(super) fn consume_front(buf: &mut BytesMut, n: usize, idle_capacity: usize) {
-    let large = buf.capacity() > idle_capacity;
-    buf.advance(n);
-    if large && buf.is_empty() {
-        *buf = BytesMut::new();
-    }
-}
 
 /// A frame whose header has been parsed and whose payload is still (partly) in the buffer.
 #[derive(Debug)]
@@ -79,75 +58,34 @@ pub(super) struct InMessage {
 #[derive(Debug)]
 pub(super) struct Receiver {
     role: Role,
-    pub(super) buf: BytesMut,
+    pub(super) buf: ReceiveBuffer,
     pub(super) frame: Option<InFrame>,
     pub(super) message: Option<InMessage>,
     pub(super) utf8: Utf8Validator,
     /// Processing stopped to let the application catch up with events (inflating in stream
     /// mode); it resumes when the event queue is empty.
     pub(super) paused: bool,
-    /// Length of `buf` before `spare` exposed room to read into.
-    spare_from: Option<usize>,
-    /// The most room an empty `buf` keeps.
-    pub(super) idle_capacity: usize,
 }
 
 impl Receiver {
     pub(super) fn new(role: Role, read_buffer_size: usize) -> Self {
+        let idle_capacity = read_buffer_size.saturating_mul(IDLE_READS).max(MIN_IDLE_CAPACITY);
         Self {
             role,
-            buf: BytesMut::new(),
+            buf: ReceiveBuffer::new(idle_capacity),
             frame: None,
             message: None,
             utf8: Utf8Validator::new(),
             paused: false,
-            spare_from: None,
-            idle_capacity: read_buffer_size.saturating_mul(IDLE_READS).max(MIN_IDLE_CAPACITY),
         }
     }
 
     pub(super) fn buffered(&self) -> usize {
-        self.spare_from.unwrap_or(self.buf.len()) + self.message.as_ref().map_or(0, |m| m.data.len())
-    }
-
-    pub(super) fn extend(&mut self, data: &[u8]) {
-        self.settle_spare();
-        self.release_idle_room();
-        self.buf.extend_from_slice(data);
-    }
-
-    pub(super) fn spare(&mut self, n: usize) -> &mut [u8] {
-        self.settle_spare();
-        self.release_idle_room();
-        let len = self.buf.len();
-        self.buf.resize(len + n, 0);
-        self.spare_from = Some(len);
-        &mut self.buf[len..]
-    }
-
-    pub(super) fn commit(&mut self, n: usize, keep: bool) {
-        if let Some(from) = self.spare_from.take() {
-            let end = if keep { from + n.min(self.buf.len() - from) } else { from };
-            self.buf.truncate(end);
-        }
-    }
-
-    fn release_idle_room(&mut self) {
-        if self.buf.is_empty() && self.buf.capacity() > self.idle_capacity {
-            self.buf = BytesMut::new();
-        }
-    }
-
-    /// Drops room exposed by `spare` that was never committed.
-    fn settle_spare(&mut self) {
-        if let Some(from) = self.spare_from.take() {
-            self.buf.truncate(from);
-        }
+        self.buf.len() + self.message.as_ref().map_or(0, |m| m.data.len())
     }
 
     /// Drops all input (after a failure or the peer's close).
     pub(super) fn discard(&mut self) {
-        self.settle_spare();
         self.buf.clear();
         self.frame = None;
         self.message = None;
@@ -171,8 +109,13 @@ impl Connection {
                 self.recv.discard();
                 return Ok(());
             }
-            if self.recv.frame.is_none() && !self.start_frame()? {
-                return Ok(());
+            if self.recv.frame.is_none() {
+                if self.recv.message.is_none() && self.config.receive_mode == ReceiveMode::Message {
+                    self.whole_frames()?;
+                }
+                if !self.start_frame()? {
+                    return Ok(());
+                }
             }
             if !self.continue_frame()? {
                 return Ok(());
@@ -180,9 +123,64 @@ impl Connection {
         }
     }
 
+    /// The common case, taken while no frame or message is in progress: unfragmented,
+    /// uncompressed data frames of less than 64 KiB that are complete in the buffer become
+    /// messages in one step each. Returns at the first frame that is anything else (or
+    /// incomplete, or breaks a rule), for [`start_frame`](Self::start_frame) to handle — the
+    /// general path, which reports every error. So nothing here needs to report one, except
+    /// invalid UTF-8, found after unmasking in place.
+    fn whole_frames(&mut self) -> Result<(), ProtocolError> {
+        let masked = self.recv.role == Role::Server;
+        let header_len_mask = if masked { 4 } else { 0 };
+        let limit = self.config.max_frame_size.min(self.config.max_message_size);
+        loop {
+            let data = self.recv.buf.data_mut();
+            let [b0, b1, ..] = *data else { return Ok(()) };
+            // FIN, no RSV bit, text or binary; the mask bit as the role requires.
+            let text = match b0 {
+                0x81 => true,
+                0x82 => false,
+                _ => return Ok(()),
+            };
+            if (b1 & 0x80 != 0) != masked {
+                return Ok(());
+            }
+            let (len, header_len) = match b1 & 0x7F {
+                len @ 0..=125 => (usize::from(len), 2 + header_len_mask),
+                126 => match data.get(2..4) {
+                    // Minimal encodings only (else the general path reports it).
+                    Some(&[hi, lo]) if u16::from_be_bytes([hi, lo]) >= 126 => {
+                        (usize::from(u16::from_be_bytes([hi, lo])), 4 + header_len_mask)
+                    }
+                    _ => return Ok(()),
+                },
+                _ => return Ok(()),
+            };
+            let total = header_len + len;
+            if data.len() < total || len > limit {
+                return Ok(());
+            }
+            let (header, payload) = data[..total].split_at_mut(header_len);
+            if let [.., k0, k1, k2, k3] = *header {
+                if masked {
+                    apply_mask(payload, [k0, k1, k2, k3], 0);
+                }
+            }
+            if text && crate::utf8::validate(payload).is_err() {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+            let mut frame = self.recv.buf.split_to(total);
+            frame.advance(header_len);
+            let payload = frame.freeze();
+            let message =
+                if text { Message::Text(Utf8Bytes::from_validated(payload)) } else { Message::Binary(payload) };
+            self.events.push_back(Event::Message(message));
+        }
+    }
+
     /// Parses and checks the next frame header. `Ok(false)`: need more bytes.
     fn start_frame(&mut self) -> Result<bool, ProtocolError> {
-        let Some((header, header_len)) = FrameHeader::parse(&self.recv.buf)? else {
+        let Some((header, header_len)) = FrameHeader::parse(self.recv.buf.data())? else {
             return Ok(false);
         };
         let [rsv1, rsv2, rsv3] = header.rsv;
@@ -240,7 +238,7 @@ impl Connection {
                 return Err(ProtocolError::MessageTooLarge { limit: limits.max_message_size });
             }
         }
-        consume_front(&mut self.recv.buf, header_len, self.recv.idle_capacity);
+        self.recv.buf.advance(header_len);
         self.recv.frame = Some(InFrame {
             opcode: header.opcode,
             fin: header.fin,
@@ -262,7 +260,7 @@ impl Connection {
         // `remaining` may exceed usize on 32-bit targets; the buffer length never does.
         let available = usize::try_from(frame.remaining).map_or(recv.buf.len(), |r| r.min(recv.buf.len()));
         if available > frame.scanned {
-            let fresh = &mut recv.buf[frame.scanned..available];
+            let fresh = &mut recv.buf.data_mut()[frame.scanned..available];
             if let Some(key) = frame.mask {
                 let phase = (frame.taken as usize).wrapping_add(frame.scanned);
                 apply_mask(fresh, key, phase);
@@ -285,7 +283,7 @@ impl Connection {
                 return Ok(false);
             }
             let opcode = frame.opcode;
-            let payload = take_front(&mut recv.buf, available, recv.idle_capacity).freeze();
+            let payload = recv.buf.split_to(available).freeze();
             recv.frame = None;
             self.handle_control(opcode, payload)?;
             return Ok(true);
@@ -296,7 +294,7 @@ impl Connection {
                     return Ok(false);
                 }
                 let fin = frame.fin;
-                let payload = take_front(&mut recv.buf, available, recv.idle_capacity);
+                let payload = recv.buf.split_to(available);
                 recv.frame = None;
                 let Some(msg) = recv.message.as_mut() else {
                     return Ok(true);
@@ -328,7 +326,7 @@ impl Connection {
                 if available == 0 && !complete {
                     return Ok(false);
                 }
-                let piece = take_front(&mut recv.buf, available, recv.idle_capacity).freeze();
+                let piece = recv.buf.split_to(available).freeze();
                 frame.remaining -= available as u64;
                 frame.taken += available as u64;
                 frame.scanned = 0;
@@ -390,37 +388,5 @@ impl Connection {
             OpCode::Continuation | OpCode::Text | OpCode::Binary => {}
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_emptied_large_buffer_gives_its_allocation_to_the_payload() {
-        let mut buf = BytesMut::with_capacity(1 << 20);
-        buf.resize(1 << 20, 7);
-        let payload = take_front(&mut buf, 1 << 20, 64 << 10);
-        assert_eq!(payload.len(), 1 << 20);
-        assert_eq!(buf.capacity(), 0, "nothing of the large allocation stays behind");
-        // A small buffer is kept for the next read.
-        let mut buf = BytesMut::with_capacity(16 << 10);
-        buf.resize(100, 7);
-        let _ = take_front(&mut buf, 100, 64 << 10);
-        assert!(buf.capacity() > 0);
-    }
-
-    #[test]
-    fn an_idle_receive_buffer_keeps_bounded_room() {
-        let mut recv = Receiver::new(Role::Server, 16 << 10);
-        // Consumed without a split (as the inflater consumes compressed input).
-        recv.extend(&alloc::vec![0; 1 << 20]);
-        consume_front(&mut recv.buf, 1 << 20, recv.idle_capacity);
-        assert_eq!(recv.buf.capacity(), 0);
-        // An empty buffer with large room (reclaimed by a read) is let go before the next read.
-        recv.buf = BytesMut::with_capacity(1 << 20);
-        assert_eq!(recv.spare(16 << 10).len(), 16 << 10);
-        assert!(recv.buf.capacity() <= 64 << 10, "{}", recv.buf.capacity());
     }
 }

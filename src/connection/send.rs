@@ -154,6 +154,20 @@ impl SendQueue {
         self.close = None;
     }
 
+    /// Lets the output buffers' allocations go if nothing is waiting in them.
+    pub(crate) fn release_if_empty(&mut self) {
+        if self.encoded == 0 {
+            self.tail = BytesMut::new();
+            self.chunks = VecDeque::new();
+        }
+        if self.messages.is_empty() {
+            self.messages = VecDeque::new();
+        }
+        if self.control.is_empty() {
+            self.control = VecDeque::new();
+        }
+    }
+
     /// Queues already-encoded bytes ahead of anything not yet encoded.
     pub(crate) fn push_raw(&mut self, bytes: Bytes) {
         self.encoded += bytes.len();

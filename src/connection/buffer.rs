@@ -1,0 +1,199 @@
+//! The receive buffer: bytes read from the transport that do not yet form a complete frame or
+//! message, and room to read more into.
+//!
+//! Payloads leave the buffer as [`BytesMut`] splits of its allocation (no copy), and the room
+//! offered for reads ([`ReceiveBuffer::spare`]) is zeroed only the first time it is offered:
+//! room that was read into before is offered again as it is, so a read of 1460 bytes costs
+//! neither a 16 KiB memset nor an allocation.
+//!
+//! A large allocation (one that held a large message) emptied by the message leaving with it
+//! is reused for the next input if the application has dropped the message by then (no new
+//! allocation, no page faults), and let go if it still holds it. A driver about to wait for
+//! input lets an empty buffer's allocation go entirely ([`ReceiveBuffer::release_if_empty`]),
+//! so an idle connection holds no receive buffer at all.
+
+use bytes::{Buf, BytesMut};
+
+/// Received bytes at the front of an allocation, then room that was initialized before.
+#[derive(Debug)]
+pub(super) struct ReceiveBuffer {
+    /// `len` bytes of received data, then bytes written before (zeroed, or read into and not
+    /// committed) that may be offered as room again. Capacity past `bytes.len()` is
+    /// uninitialized as far as this type knows.
+    bytes: BytesMut,
+    /// How many bytes at the front are received data.
+    len: usize,
+    /// The most room an empty buffer keeps.
+    idle_capacity: usize,
+    /// The data was emptied out of an allocation larger than `idle_capacity`, which the
+    /// handles split off may still share.
+    emptied_large: bool,
+}
+
+impl ReceiveBuffer {
+    pub(super) fn new(idle_capacity: usize) -> Self {
+        Self { bytes: BytesMut::new(), len: 0, idle_capacity, emptied_large: false }
+    }
+
+    /// The received data.
+    pub(super) fn data(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    /// The received data, to unmask in place.
+    pub(super) fn data_mut(&mut self) -> &mut [u8] {
+        &mut self.bytes[..self.len]
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The room held from the data on.
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        self.bytes.capacity()
+    }
+
+    /// Appends `data` (the copying input path).
+    pub(super) fn extend(&mut self, data: &[u8]) {
+        self.reuse_or_release(data.len());
+        let end = self.len + data.len();
+        if end <= self.bytes.len() {
+            self.bytes[self.len..end].copy_from_slice(data);
+        } else {
+            self.bytes.truncate(self.len);
+            self.bytes.extend_from_slice(data);
+        }
+        self.len = end;
+    }
+
+    /// At least `n` bytes of room right after the data, for a read. Only room never offered
+    /// before is zeroed. Commit what was read with [`commit`](Self::commit).
+    pub(super) fn spare(&mut self, n: usize) -> &mut [u8] {
+        self.reuse_or_release(n);
+        let end = self.len + n;
+        if self.bytes.len() < end {
+            // `resize` keeps the initialized room past the data and zeroes only what is new.
+            self.bytes.resize(end, 0);
+        }
+        &mut self.bytes[self.len..end]
+    }
+
+    /// `n` bytes were read into the front of the room [`spare`](Self::spare) offered.
+    pub(super) fn commit(&mut self, n: usize) {
+        self.len = (self.len + n).min(self.bytes.len());
+    }
+
+    /// Takes the first `n` bytes of data (`n <= len`), sharing the allocation.
+    pub(super) fn split_to(&mut self, n: usize) -> BytesMut {
+        let large = self.bytes.capacity() > self.idle_capacity;
+        let taken = self.bytes.split_to(n);
+        self.len -= n;
+        self.emptied_large |= large && self.len == 0;
+        taken
+    }
+
+    /// Drops the first `n` bytes of data (`n <= len`: a frame header, compressed input the
+    /// inflater took).
+    pub(super) fn advance(&mut self, n: usize) {
+        let large = self.bytes.capacity() > self.idle_capacity;
+        self.bytes.advance(n);
+        self.len -= n;
+        self.emptied_large |= large && self.len == 0;
+    }
+
+    /// Drops all data.
+    pub(super) fn clear(&mut self) {
+        self.emptied_large |= self.bytes.capacity() > self.idle_capacity;
+        self.len = 0;
+    }
+
+    /// Lets the allocation go entirely if no data is held: the connection is about to be
+    /// idle.
+    pub(super) fn release_if_empty(&mut self) {
+        if self.len == 0 {
+            self.bytes = BytesMut::new();
+            self.emptied_large = false;
+        }
+    }
+
+    /// Before new input lands in an empty buffer: a large allocation is reused if nothing
+    /// split off it is alive any more, else let go (its last user frees it).
+    fn reuse_or_release(&mut self, additional: usize) {
+        if self.len == 0 && core::mem::take(&mut self.emptied_large) {
+            self.bytes.clear();
+            if !self.bytes.try_reclaim(additional) {
+                self.bytes = BytesMut::new();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_read_into_before_is_offered_again_without_losing_data() {
+        let mut buf = ReceiveBuffer::new(64 << 10);
+        buf.spare(8)[..3].copy_from_slice(b"abc");
+        buf.commit(3);
+        // The five bytes past the data were initialized by the first offer: no new zeroing.
+        let room = buf.spare(5);
+        assert_eq!(room.len(), 5);
+        room[..2].copy_from_slice(b"de");
+        buf.commit(2);
+        assert_eq!(buf.data(), b"abcde");
+        buf.extend(b"f");
+        assert_eq!(buf.data(), b"abcdef");
+        assert_eq!(&buf.split_to(2)[..], b"ab");
+        buf.advance(1);
+        assert_eq!(buf.data(), b"def");
+        // A commit never claims more than was offered.
+        buf.spare(1);
+        buf.commit(100);
+        assert!(buf.len() <= 3 + 5);
+    }
+
+    #[test]
+    fn a_large_allocation_is_reused_once_its_message_is_dropped() {
+        let mut buf = ReceiveBuffer::new(64 << 10);
+        buf.extend(&alloc::vec![7; 1 << 20]);
+        let address = buf.data().as_ptr();
+        let payload = buf.split_to(1 << 20);
+        drop(payload);
+        buf.extend(&[1; 100]);
+        assert_eq!(buf.data().as_ptr(), address, "the same allocation, from its start");
+        assert!(buf.capacity() >= 1 << 20);
+    }
+
+    #[test]
+    fn a_large_allocation_still_shared_by_a_message_is_let_go() {
+        let mut buf = ReceiveBuffer::new(64 << 10);
+        buf.extend(&alloc::vec![7; 1 << 20]);
+        let payload = buf.split_to(1 << 20);
+        assert_eq!(buf.spare(16 << 10).len(), 16 << 10);
+        assert!(buf.capacity() < 1 << 20, "{}", buf.capacity());
+        assert_eq!(payload.len(), 1 << 20);
+        // Consumed without a split (as the inflater consumes compressed input): the same.
+        let mut buf = ReceiveBuffer::new(64 << 10);
+        buf.extend(&alloc::vec![0; 1 << 20]);
+        buf.advance(1 << 20);
+        let kept = buf.split_to(0);
+        buf.extend(&[1]);
+        assert!(buf.capacity() < 1 << 20, "{}", buf.capacity());
+        drop(kept);
+    }
+
+    #[test]
+    fn an_idle_buffer_can_hold_nothing() {
+        let mut buf = ReceiveBuffer::new(64 << 10);
+        buf.spare(1024);
+        buf.commit(100);
+        let _ = buf.split_to(100);
+        assert!(buf.capacity() > 0);
+        buf.release_if_empty();
+        assert_eq!(buf.capacity(), 0);
+    }
+}
