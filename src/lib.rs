@@ -197,6 +197,7 @@ pub use extensions::deflate::{DeflateConfig, DeflateParams};
 pub use extensions::{Extension, ExtensionsSyntaxError, parse_extensions};
 pub use frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode};
 pub use handshake::client::{ClientHandshake, ClientRequest};
+pub use handshake::proxy::{Proxy, ProxyError, ProxyHandshake};
 pub use handshake::server::{Accept, OriginCheck, OriginPolicy, ServerHandshake};
 pub use handshake::{AcceptKey, HandshakeError, Headers, MAX_REJECT_BODY, Reject, Request, Response};
 pub use mask::apply_mask;
