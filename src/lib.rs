@@ -190,7 +190,7 @@ pub use connection::{Connection, Event, Fragment, Message, MessageKind, Role, St
 #[cfg(feature = "tokio")]
 pub use driver::tokio;
 #[cfg(feature = "std")]
-pub use driver::{DriverError, blocking};
+pub use driver::{Connector, DriverError, blocking};
 pub use error::{Error, ProtocolError, SendError};
 #[cfg(feature = "deflate")]
 pub use extensions::deflate::{DeflateConfig, DeflateParams};
@@ -205,4 +205,8 @@ pub use mask::apply_mask;
 pub use random::default_random;
 pub use random::{RandomSource, SeededRandom};
 pub use time::Instant;
+/// The rustls version the drivers use, for building a [`rustls::ClientConfig`] to pass to
+/// [`Connector::tls_config`].
+#[cfg(feature = "rustls")]
+pub use rustls;
 pub use utf8::{InvalidUtf8, Utf8Bytes, Utf8Validator};
