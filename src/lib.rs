@@ -204,9 +204,9 @@ pub use mask::apply_mask;
 #[cfg(feature = "std")]
 pub use random::default_random;
 pub use random::{RandomSource, SeededRandom};
-pub use time::Instant;
 /// The rustls version the drivers use, for building a [`rustls::ClientConfig`] to pass to
 /// [`Connector::tls_config`].
 #[cfg(feature = "rustls")]
 pub use rustls;
+pub use time::Instant;
 pub use utf8::{InvalidUtf8, Utf8Bytes, Utf8Validator};

@@ -83,7 +83,10 @@ fn blocking_echo_ping_and_close_over_tls() {
 
     let served = server.join().unwrap();
     let seen = served[0].as_ref().unwrap();
-    assert!(matches!(&seen[..], [Event::Ping(p), Event::Close(Some(f))] if &p[..] == b"p1" && f.code == CloseCode(4000) && f.reason.as_str() == "bye"), "{seen:?}");
+    assert!(
+        matches!(&seen[..], [Event::Ping(p), Event::Close(Some(f))] if &p[..] == b"p1" && f.code == CloseCode(4000) && f.reason.as_str() == "bye"),
+        "{seen:?}"
+    );
 }
 
 #[tokio::test]
@@ -91,7 +94,8 @@ async fn tokio_echo_ping_and_close_over_tls() {
     let ca = Ca::new("test CA");
     let (port, server) = echo_server(server_config(&ca.server(&["localhost"]), None), 1);
     let url = format!("wss://localhost:{port}/echo");
-    let mut ws = WebSocketStream::connect_with_connector(request(&url), Config::default(), &connector(&ca)).await.unwrap();
+    let mut ws =
+        WebSocketStream::connect_with_connector(request(&url), Config::default(), &connector(&ca)).await.unwrap();
     assert!(ws.get_ref().is_tls());
 
     ws.send_text("hello over TLS").await.unwrap();
@@ -141,9 +145,12 @@ async fn tokio_split_halves_over_tls() {
 fn ip_address_hosts_are_verified_against_ip_names() {
     let ca = Ca::new("test CA");
     let (port, server) = echo_server(server_config(&ca.server(&["127.0.0.1"]), None), 1);
-    let mut ws =
-        WebSocket::connect_with_connector(request(&format!("wss://127.0.0.1:{port}/")), Config::default(), &connector(&ca))
-            .unwrap();
+    let mut ws = WebSocket::connect_with_connector(
+        request(&format!("wss://127.0.0.1:{port}/")),
+        Config::default(),
+        &connector(&ca),
+    )
+    .unwrap();
     ws.send_text("by address").unwrap();
     assert_eq!(next_message(&mut ws, &mut Vec::new()), Message::Text("by address".into()));
     ws.close(CloseCode::NORMAL, "").unwrap();
@@ -186,8 +193,11 @@ fn a_name_mismatch_fails_in_both_drivers() {
     let ca = Ca::new("test CA");
     let (port, server) = echo_server(server_config(&ca.server(&["server.test"]), None), 2);
     // The certificate names server.test; we connect to localhost and 127.0.0.1.
-    let result =
-        WebSocket::connect_with_connector(request(&format!("wss://localhost:{port}/")), Config::default(), &connector(&ca));
+    let result = WebSocket::connect_with_connector(
+        request(&format!("wss://localhost:{port}/")),
+        Config::default(),
+        &connector(&ca),
+    );
     let Err(err) = &result else { panic!("connected") };
     assert!(err.to_string().contains("not valid for name"), "{err}");
     assert_certificate_error(result, is_wrong_name);
@@ -237,7 +247,8 @@ fn blocking_keepalive_fires_over_tls() {
     let (port, server) = echo_server(server_config(&ca.server(&["localhost"]), None), 1);
     let config = Config::default().keepalive_interval(Some(Duration::from_millis(20)));
     let mut ws =
-        WebSocket::connect_with_connector(request(&format!("wss://localhost:{port}/")), config, &connector(&ca)).unwrap();
+        WebSocket::connect_with_connector(request(&format!("wss://localhost:{port}/")), config, &connector(&ca))
+            .unwrap();
     let mut control = Vec::new();
     let message = next_message(&mut ws, &mut control);
     assert!(message.as_bytes().starts_with(b"ping:"), "{message:?}");

@@ -73,7 +73,9 @@ pub enum DriverError {
     Tls(rustls::Error),
     /// A `wss://` URL in a build without the `rustls` feature. Enable it, or connect the TLS
     /// stream yourself and run the upgrade over it with the driver's `client` constructor.
-    #[error("wss:// URLs need TLS, which this build of wscore does not support (enable the `rustls` feature, or use ws://)")]
+    #[error(
+        "wss:// URLs need TLS, which this build of wscore does not support (enable the `rustls` feature, or use ws://)"
+    )]
     TlsNotSupported,
     /// A message piece ([`ReceiveMode::Stream`](crate::ReceiveMode::Stream)) arrived where only
     /// whole messages can be returned (the tokio driver's `Stream` implementation). Read events

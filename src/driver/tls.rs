@@ -37,7 +37,10 @@ pub(crate) fn default_client_config() -> Result<Arc<ClientConfig>, DriverError> 
 /// address.
 pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, DriverError> {
     ServerName::try_from(host.to_string()).map_err(|e| {
-        DriverError::Io(io::Error::new(io::ErrorKind::InvalidInput, alloc::format!("invalid TLS server name {host:?}: {e}")))
+        DriverError::Io(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            alloc::format!("invalid TLS server name {host:?}: {e}"),
+        ))
     })
 }
 

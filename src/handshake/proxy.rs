@@ -593,7 +593,10 @@ mod tests {
     fn request_for_ipv6_with_headers_and_no_injection() {
         let proxy = Proxy::new("[::1]", 8080).header("User-Agent", "t\r\nX-Evil: 1");
         let hs = ProxyHandshake::new(&proxy, "::1", 9001, &Config::default());
-        assert_eq!(&hs.request_bytes()[..], &b"CONNECT [::1]:9001 HTTP/1.1\r\nHost: [::1]:9001\r\nUser-Agent: tX-Evil: 1\r\n\r\n"[..]);
+        assert_eq!(
+            &hs.request_bytes()[..],
+            &b"CONNECT [::1]:9001 HTTP/1.1\r\nHost: [::1]:9001\r\nUser-Agent: tX-Evil: 1\r\n\r\n"[..]
+        );
         assert_eq!(proxy.host(), "::1");
         let hs = ProxyHandshake::new(&proxy, "bad host\r\n", 1, &Config::default());
         assert!(hs.request_bytes().starts_with(b"CONNECT badhost:1 HTTP/1.1\r\n"));
@@ -604,7 +607,10 @@ mod tests {
         let proxy = Proxy::new("p", 1).basic_auth("user", "hunter2").header("X-Token", "tok3n");
         let hs = ProxyHandshake::new(&proxy, "h", 2, &Config::default());
         for text in [alloc::format!("{proxy:?}"), alloc::format!("{hs:?}")] {
-            assert!(!text.contains("hunter2") && !text.contains("dXNlcjpodW50ZXIy") && !text.contains("tok3n"), "{text}");
+            assert!(
+                !text.contains("hunter2") && !text.contains("dXNlcjpodW50ZXIy") && !text.contains("tok3n"),
+                "{text}"
+            );
         }
     }
 
@@ -617,7 +623,14 @@ mod tests {
         assert_eq!(Proxy::from_url("HTTP://proxy").unwrap(), Proxy::new("proxy", 80));
         assert_eq!(Proxy::from_url("proxy:8080").unwrap(), Proxy::new("proxy", 8080));
         assert_eq!(Proxy::from_url("http://user@proxy:1").unwrap(), Proxy::new("proxy", 1).basic_auth("user", ""));
-        for bad in ["https://proxy", "socks5h://proxy:1080", "http://proxy:port", "http://:80", "http://::1:80", "http://u:%zz@p"] {
+        for bad in [
+            "https://proxy",
+            "socks5h://proxy:1080",
+            "http://proxy:port",
+            "http://:80",
+            "http://::1:80",
+            "http://u:%zz@p",
+        ] {
             assert!(Proxy::from_url(bad).is_err(), "{bad}");
         }
     }
@@ -657,7 +670,8 @@ mod tests {
             let map = map.clone();
             move |name: &str| map.get(name).cloned()
         };
-        let env = vars(&[("https_proxy", "http://secure:1"), ("HTTP_PROXY", "http://plain:2"), ("NO_PROXY", "internal")]);
+        let env =
+            vars(&[("https_proxy", "http://secure:1"), ("HTTP_PROXY", "http://plain:2"), ("NO_PROXY", "internal")]);
         assert_eq!(from_vars(true, "example.com", 443, lookup(&env)).unwrap(), Some(Proxy::new("secure", 1)));
         assert_eq!(from_vars(false, "example.com", 80, lookup(&env)).unwrap(), Some(Proxy::new("plain", 2)));
         assert_eq!(from_vars(true, "db.internal", 443, lookup(&env)).unwrap(), None);

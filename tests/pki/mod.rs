@@ -7,7 +7,9 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+};
 use tokio_rustls::TlsAcceptor;
 use wscore::rustls::crypto::CryptoProvider;
 use wscore::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
