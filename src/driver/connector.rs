@@ -17,24 +17,31 @@ use core::fmt;
 /// checked against the certificate's IP addresses).
 ///
 /// ```no_run
-/// use std::sync::Arc;
 /// use wscore::{ClientRequest, Config, Connector, Proxy};
-/// use wscore::rustls::{ClientConfig, RootCertStore, pki_types::CertificateDer, pki_types::pem::PemObject};
-///
-/// // Trust a private CA instead of the public roots.
-/// let mut roots = RootCertStore::empty();
-/// roots.add(CertificateDer::from_pem_file("ca.pem")?)?;
-/// let provider = Arc::new(wscore::rustls::crypto::ring::default_provider());
-/// let tls = ClientConfig::builder_with_provider(provider)
-///     .with_safe_default_protocol_versions()?
-///     .with_root_certificates(roots)
-///     .with_no_client_auth();
-/// let connector = Connector::new()
-///     .tls_config(Arc::new(tls))
-///     .proxy(Proxy::new("proxy.internal", 3128).basic_auth("alice", "s3cret"));
-/// let request = ClientRequest::from_url("wss://chat.internal/ws")?;
+/// let connector = Connector::new().proxy(Proxy::new("proxy.internal", 3128).basic_auth("alice", "s3cret"));
+/// let request = ClientRequest::from_url("wss://chat.example/ws")?;
 /// let ws = wscore::blocking::WebSocket::connect_with_connector(request, Config::default(), &connector)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// A private CA (with the `rustls` feature; see `tls_config`):
+///
+/// ```no_run
+/// # #[cfg(feature = "rustls")] {
+/// use std::sync::Arc;
+/// use wscore::rustls::pki_types::{CertificateDer, pem::PemObject};
+/// use wscore::rustls::{ClientConfig, RootCertStore};
+///
+/// let mut roots = RootCertStore::empty();
+/// roots.add(CertificateDer::from_pem_file("ca.pem").unwrap()).unwrap();
+/// let provider = Arc::new(wscore::rustls::crypto::ring::default_provider());
+/// let tls = ClientConfig::builder_with_provider(provider)
+///     .with_safe_default_protocol_versions()
+///     .unwrap()
+///     .with_root_certificates(roots)
+///     .with_no_client_auth();
+/// let connector = wscore::Connector::new().tls_config(Arc::new(tls));
+/// # }
 /// ```
 #[derive(Clone, Default)]
 pub struct Connector {

@@ -616,7 +616,7 @@ impl<S> WebSocket<S> {
     ///
     /// ```no_run
     /// let ws = wscore::blocking::WebSocket::connect("ws://127.0.0.1:9001")?;
-    /// println!("peer: {}", ws.get_ref().peer_addr()?);
+    /// println!("peer: {}", ws.get_ref().tcp().peer_addr()?);
     /// # Ok::<(), wscore::DriverError>(())
     /// ```
     #[must_use]
