@@ -18,7 +18,9 @@
 //! - Drivers that run the drive loop below for you, with no protocol logic of their own:
 //!   [`blocking::WebSocket`] for `std::io` streams (with a [`Reader`](blocking::Reader) /
 //!   [`Writer`](blocking::Writer) split for multi-threaded use) and, with the `tokio` feature,
-//!   `tokio::WebSocketStream`, a `Stream` + `Sink` of messages. Both report [`DriverError`].
+//!   `tokio::WebSocketStream`, a `Stream` + `Sink` of messages. Both report [`DriverError`],
+//!   and both connect the way a [`Connector`] says: through an HTTP `CONNECT` proxy
+//!   ([`ProxyHandshake`] is the sans-I/O step), and with TLS for `wss://` (feature `rustls`).
 //!
 //! ## The drive loop
 //!
@@ -160,6 +162,10 @@
 //! - `tokio` (default, implies `std`): the tokio driver, `wscore::tokio` (`WebSocketStream`,
 //!   `connect`/`accept` over `tokio::net`). Without it the blocking driver
 //!   ([`blocking`], part of `std`) is still there.
+//! - `rustls` (implies `std`): `wss://` in both drivers' `connect` helpers, with rustls (the
+//!   `ring` provider) and the bundled Mozilla roots, or any `rustls::ClientConfig` through a
+//!   [`Connector`]. Without it `wss://` fails with [`DriverError::TlsNotSupported`]. HTTP
+//!   `CONNECT` proxies ([`Proxy`], [`ProxyHandshake`]) need no feature.
 
 #![no_std]
 #![forbid(unsafe_code)]

@@ -36,6 +36,8 @@ enum Behaviour {
     Forbid,
     /// Closes the connection without answering.
     HangUp,
+    /// Never answers; waits for the client to give up.
+    Silent,
 }
 
 /// What the proxy saw: the request line and whether the credentials were right.
@@ -93,6 +95,10 @@ fn handle_connect(mut client: TcpStream, behaviour: Behaviour) -> (Seen, Option<
     match behaviour {
         Behaviour::HangUp => {
             let _ = client.shutdown(Shutdown::Both);
+            return (seen, None);
+        }
+        Behaviour::Silent => {
+            let _ = client.read(&mut [0u8; 1]); // returns when the client closes
             return (seen, None);
         }
         Behaviour::Forbid => {
@@ -326,6 +332,20 @@ fn a_proxy_hanging_up_is_an_error() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let result = runtime.block_on(WebSocketStream::connect_with_connector(request(1), Config::default(), &connector));
     assert!(matches!(result, Err(DriverError::Proxy(ProxyError::UnexpectedEof))), "{result:?}");
+    proxy_thread.join().unwrap();
+}
+
+#[test]
+fn a_silent_proxy_runs_into_the_handshake_timeout() {
+    // The deadline is the core's handshake timeout; nothing here measures time.
+    let (proxy, proxy_thread) = proxy(Behaviour::Silent, 2);
+    let connector = Connector::new().proxy(proxy);
+    let config = Config::default().handshake_timeout(Some(std::time::Duration::from_millis(50)));
+    let result = WebSocket::connect_with_connector(request(1), config.clone(), &connector);
+    assert!(matches!(result, Err(DriverError::Handshake(wscore::HandshakeError::Timeout))), "{result:?}");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let result = runtime.block_on(WebSocketStream::connect_with_connector(request(1), config, &connector));
+    assert!(matches!(result, Err(DriverError::Handshake(wscore::HandshakeError::Timeout))), "{result:?}");
     proxy_thread.join().unwrap();
 }
 

@@ -183,10 +183,14 @@ impl Transport for TlsStream {
         self.tcp.set_write_timeout(timeout)
     }
 
-    /// Sends `close_notify` (best effort) and shuts the socket down.
+    /// Sends `close_notify` if the socket takes it right away, and shuts the socket down.
+    /// Never blocks: a peer that does not read must not hold up the end of the connection.
     fn shutdown(&mut self) -> io::Result<()> {
         self.conn.send_close_notify();
-        let _ = self.write_tls();
+        if self.tcp.set_nonblocking(true).is_ok() {
+            let _ = self.write_tls();
+            let _ = self.tcp.set_nonblocking(false);
+        }
         TcpStream::shutdown(&self.tcp, Shutdown::Both)
     }
 }
