@@ -336,6 +336,13 @@ fn a_proxy_hanging_up_is_an_error() {
 }
 
 #[test]
+fn debug_output_hides_the_credentials() {
+    let connector = Connector::new().proxy(with_credentials(Proxy::new("127.0.0.1", 3128)));
+    let text = format!("{connector:?}");
+    assert!(text.contains("3128") && !text.contains(PASSWORD) && !text.contains("YWxpY2U6czNjcmV0"), "{text}");
+}
+
+#[test]
 fn a_silent_proxy_runs_into_the_handshake_timeout() {
     // The deadline is the core's handshake timeout; nothing here measures time.
     let (proxy, proxy_thread) = proxy(Behaviour::Silent, 2);
