@@ -18,7 +18,9 @@
 //! - Drivers that run the drive loop below for you, with no protocol logic of their own:
 //!   [`blocking::WebSocket`] for `std::io` streams (with a [`Reader`](blocking::Reader) /
 //!   [`Writer`](blocking::Writer) split for multi-threaded use) and, with the `tokio` feature,
-//!   `tokio::WebSocketStream`, a `Stream` + `Sink` of messages. Both report [`DriverError`].
+//!   `tokio::WebSocketStream`, a `Stream` + `Sink` of messages. Both report [`DriverError`],
+//!   and both connect the way a [`Connector`] says: through an HTTP `CONNECT` proxy
+//!   ([`ProxyHandshake`] is the sans-I/O step), and with TLS for `wss://` (feature `rustls`).
 //!
 //! ## The drive loop
 //!
@@ -160,6 +162,10 @@
 //! - `tokio` (default, implies `std`): the tokio driver, `wscore::tokio` (`WebSocketStream`,
 //!   `connect`/`accept` over `tokio::net`). Without it the blocking driver
 //!   ([`blocking`], part of `std`) is still there.
+//! - `rustls` (implies `std`): `wss://` in both drivers' `connect` helpers, with rustls (the
+//!   `ring` provider) and the bundled Mozilla roots, or any `rustls::ClientConfig` through a
+//!   [`Connector`]. Without it `wss://` fails with [`DriverError::TlsNotSupported`]. HTTP
+//!   `CONNECT` proxies ([`Proxy`], [`ProxyHandshake`]) need no feature.
 
 #![no_std]
 #![deny(unsafe_code)]
@@ -190,18 +196,23 @@ pub use connection::{Connection, Event, Fragment, Message, MessageKind, Role, St
 #[cfg(feature = "tokio")]
 pub use driver::tokio;
 #[cfg(feature = "std")]
-pub use driver::{DriverError, blocking};
+pub use driver::{Connector, DriverError, blocking};
 pub use error::{Error, ProtocolError, SendError};
 #[cfg(feature = "deflate")]
 pub use extensions::deflate::{DeflateConfig, DeflateParams};
 pub use extensions::{Extension, ExtensionsSyntaxError, parse_extensions};
 pub use frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode};
 pub use handshake::client::{ClientHandshake, ClientRequest};
+pub use handshake::proxy::{Proxy, ProxyError, ProxyHandshake};
 pub use handshake::server::{Accept, OriginCheck, OriginPolicy, ServerHandshake};
 pub use handshake::{AcceptKey, HandshakeError, Headers, MAX_REJECT_BODY, Reject, Request, Response};
 pub use mask::apply_mask;
 #[cfg(feature = "std")]
 pub use random::default_random;
 pub use random::{RandomSource, SeededRandom};
+/// The rustls version the drivers use, for building a [`rustls::ClientConfig`] to pass to
+/// [`Connector::tls_config`].
+#[cfg(feature = "rustls")]
+pub use rustls;
 pub use time::Instant;
 pub use utf8::{InvalidUtf8, Utf8Bytes, Utf8Validator};

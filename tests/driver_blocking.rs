@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use wscore::blocking::WebSocket;
+use wscore::blocking::{Transport, WebSocket};
 use wscore::{
     Accept, ClientRequest, CloseCode, Config, DriverError, Error, Event, HandshakeError, Message, ProtocolError,
     Reject, State,
@@ -50,7 +50,7 @@ fn echo_server(config: Config) -> (String, JoinHandle<(Vec<Event>, Result)>) {
 }
 
 /// Reads until the next data message, collecting control events on the way.
-fn next_message(ws: &mut WebSocket<TcpStream>, control: &mut Vec<Event>) -> Message {
+fn next_message<S: Read + Write + Transport>(ws: &mut WebSocket<S>, control: &mut Vec<Event>) -> Message {
     loop {
         match ws.read().expect("read") {
             Some(Event::Message(message)) => return message,
@@ -61,7 +61,7 @@ fn next_message(ws: &mut WebSocket<TcpStream>, control: &mut Vec<Event>) -> Mess
 }
 
 /// Closes normally and reads to the end; returns the events seen meanwhile.
-fn close_and_drain(ws: &mut WebSocket<TcpStream>) -> Vec<Event> {
+fn close_and_drain<S: Read + Write + Transport>(ws: &mut WebSocket<S>) -> Vec<Event> {
     ws.close(CloseCode::NORMAL, "done").expect("close");
     let mut events = Vec::new();
     while let Some(event) = ws.read().expect("read until the end") {
@@ -372,7 +372,11 @@ fn keepalive_timeout_fails_a_silent_peer() {
 
 #[test]
 fn wss_urls_need_tls() {
+    // With the `rustls` feature the TLS connection is attempted (and port 1 refuses it).
+    #[cfg(not(feature = "rustls"))]
     assert!(matches!(WebSocket::connect("wss://127.0.0.1:1/"), Err(DriverError::TlsNotSupported)));
+    #[cfg(feature = "rustls")]
+    assert!(matches!(WebSocket::connect("wss://127.0.0.1:1/"), Err(DriverError::Io(_))));
     assert!(matches!(
         WebSocket::connect("http://example.com/"),
         Err(DriverError::Handshake(HandshakeError::InvalidUrl(_)))

@@ -2,6 +2,12 @@
 //! blocking `std::io` streams ([`blocking`](crate::blocking)) and for tokio
 //! ([`tokio`](crate::tokio)).
 //!
+//! Both `connect` helpers reach the server the same way, set by a [`Connector`]: TCP, then
+//! optionally an HTTP `CONNECT` tunnel through a proxy (the sans-I/O
+//! [`ProxyHandshake`](crate::ProxyHandshake)), then for `wss://` TLS with rustls (feature
+//! `rustls`), then the WebSocket upgrade. [`Config::handshake_timeout`](crate::Config::handshake_timeout)
+//! bounds all of it.
+//!
 //! A driver holds no protocol logic. It moves bytes between an I/O object and a
 //! [`Connection`], turns [`Connection::poll_timeout`] into a socket timeout or a timer, hands
 //! events to the application and shuts the transport down when the connection asks. What both
@@ -10,12 +16,18 @@
 
 #[cfg(feature = "std")]
 pub mod blocking;
+mod connector;
+#[cfg(feature = "rustls")]
+mod tls;
 #[cfg(feature = "tokio")]
 pub mod tokio;
+
+pub use connector::Connector;
 
 use crate::connection::{Connection, Event, State};
 use crate::error::{Error, SendError};
 use crate::handshake::HandshakeError;
+use crate::handshake::proxy::ProxyError;
 use std::io;
 
 /// Why a driver call failed.
@@ -47,9 +59,23 @@ pub enum DriverError {
     /// sent and the connection is still usable.
     #[error(transparent)]
     Send(#[from] SendError),
-    /// A `wss://` URL: TLS is not available in this build. Connect the TLS stream yourself and
-    /// run the upgrade over it with the driver's `client` constructor.
-    #[error("wss:// URLs need TLS, which this build of wscore does not support (use ws://)")]
+    /// The HTTP proxy did not open the tunnel: [`ProxyError::Refused`] carries its response
+    /// (407 with `Proxy-Authenticate` for missing or wrong credentials, 403, 502...).
+    #[error("{0}")]
+    Proxy(#[from] ProxyError),
+    /// The TLS handshake failed: the server's certificate is not trusted
+    /// (`InvalidCertificate(UnknownIssuer)`), is not valid for the URL's host
+    /// (`InvalidCertificate(NotValidForName)`), has expired, or the peers share no protocol
+    /// version or cipher suite. Errors of an established TLS session arrive as
+    /// [`Io`](Self::Io) errors wrapping the [`rustls::Error`].
+    #[cfg(feature = "rustls")]
+    #[error("TLS handshake failed: {0}")]
+    Tls(rustls::Error),
+    /// A `wss://` URL in a build without the `rustls` feature. Enable it, or connect the TLS
+    /// stream yourself and run the upgrade over it with the driver's `client` constructor.
+    #[error(
+        "wss:// URLs need TLS, which this build of wscore does not support (enable the `rustls` feature, or use ws://)"
+    )]
     TlsNotSupported,
     /// A message piece ([`ReceiveMode::Stream`](crate::ReceiveMode::Stream)) arrived where only
     /// whole messages can be returned (the tokio driver's `Stream` implementation). Read events

@@ -5,6 +5,7 @@
 
 pub(crate) mod client;
 mod head;
+pub(crate) mod proxy;
 pub(crate) mod server;
 
 use alloc::string::String;

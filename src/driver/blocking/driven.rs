@@ -33,11 +33,20 @@ pub(super) struct Driven<S> {
 }
 
 impl<S: Write + Transport> Driven<S> {
-    /// Writes everything the connection has queued, with the write timeout taken from the next
-    /// deadline (firing it when it passes). A failure of the transport is recorded (and returned);
-    /// a `WouldBlock` without a deadline (a non-blocking stream) is only returned.
+    /// Writes everything the connection has queued and flushes the stream, with the write
+    /// timeout taken from the next deadline (firing it when it passes). A failure of the
+    /// transport is recorded (and returned); a `WouldBlock` without a deadline (a non-blocking
+    /// stream) is only returned.
+    ///
+    /// The flush is part of the loop: a TLS stream writes its records there, and may time out
+    /// there like a write.
     pub(super) fn write_pending(&mut self) -> io::Result<()> {
-        while self.conn.wants_write() && self.transport.usable() {
+        let mut flushed = false;
+        while self.transport.usable() {
+            let writing = self.conn.wants_write();
+            if !writing && flushed {
+                break;
+            }
             let now = Instant::now();
             let deadline = self.conn.poll_timeout();
             if deadline.is_some_and(|at| at <= now) {
@@ -47,21 +56,25 @@ impl<S: Write + Transport> Driven<S> {
             }
             let stream = &mut self.stream;
             self.write_timeout.set(time_until(deadline, now), |t| stream.set_write_timeout(t))?;
-            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-            let count = self.conn.transmit_vectored(&mut slices);
-            match self.stream.write_vectored(&slices[..count]) {
-                Ok(0) => return Err(self.fail(io::ErrorKind::WriteZero.into())),
-                Ok(n) => self.conn.advance_transmit(n),
+            let result = if writing {
+                let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+                let count = self.conn.transmit_vectored(&mut slices);
+                self.stream.write_vectored(&slices[..count]).map(Some)
+            } else {
+                self.stream.flush().map(|()| None)
+            };
+            match result {
+                Ok(Some(0)) => return Err(self.fail(io::ErrorKind::WriteZero.into())),
+                Ok(Some(n)) => {
+                    self.conn.advance_transmit(n);
+                    flushed = false;
+                }
+                Ok(None) => flushed = true,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // The deadline's turn comes at the top of the loop.
                 Err(e) if is_timeout(&e) && deadline.is_some() => {}
                 Err(e) if is_timeout(&e) => return Err(e),
                 Err(e) => return Err(self.fail(e)),
-            }
-        }
-        if self.transport.usable() {
-            if let Err(e) = self.stream.flush() {
-                return Err(self.fail(e));
             }
         }
         Ok(())

@@ -51,24 +51,43 @@
 //! fire when bytes arrive. Streams must be blocking; on a non-blocking stream, `read` and the
 //! send methods return the `WouldBlock` error and can be called again.
 //!
-//! ## TLS
+//! ## TLS and proxies
 //!
-//! [`WebSocket::connect`] speaks plain TCP and fails with [`DriverError::TlsNotSupported`] for
-//! `wss://` URLs. To use TLS today, open the TLS stream yourself, wrap it in a type of yours
-//! that implements [`Transport`] (forwarding the timeouts to the socket underneath) or in
-//! [`Untimed`], and run the upgrade over it with [`WebSocket::client`].
+//! With the `rustls` feature, [`WebSocket::connect`] speaks `wss://` too: the server's
+//! certificate is checked against the bundled Mozilla roots and the URL's host (a DNS name or an
+//! IP address). [`WebSocket::connect_with_connector`] takes a [`Connector`](crate::Connector):
+//! your own [`rustls::ClientConfig`] (a private CA, client certificates) and an HTTP `CONNECT`
+//! proxy ([`Proxy`](crate::Proxy), with Basic credentials, or the one the environment names).
+//! Without the feature, `wss://` fails with [`DriverError::TlsNotSupported`]; a TLS stream of
+//! your own can still be driven: wrap it in a type that implements [`Transport`] (forwarding the
+//! timeouts to the socket underneath) or in [`Untimed`], and run the upgrade with
+//! [`WebSocket::client`].
+//!
+//! The split of a TLS connection ([`WebSocket::split`] on a [`MaybeTlsStream`]) works like the
+//! split of a TCP one: one TLS session cannot be read and written through two handles, so the
+//! [`Reader`] waits for the socket to become readable on a clone of the TCP handle (a `peek`,
+//! without the lock) and only then takes the lock to decrypt what arrived, never blocking while
+//! holding it.
 
+mod connect;
 mod driven;
 mod split;
+mod stream;
+#[cfg(feature = "rustls")]
+mod tls;
 mod transport;
 
+pub use connect::tunnel;
 pub use split::{Reader, Writer};
+pub use stream::MaybeTlsStream;
+#[cfg(feature = "rustls")]
+pub use tls::TlsStream;
 pub use transport::{Transport, Untimed};
 
 use crate::close::CloseCode;
 use crate::config::Config;
 use crate::connection::{Connection, Event, Message, MessageKind, Role};
-use crate::driver::{DriverError, TransportState, is_timeout};
+use crate::driver::{Connector, DriverError, TransportState, is_timeout};
 use crate::handshake::client::{ClientHandshake, ClientRequest};
 use crate::handshake::server::{Accept, ServerHandshake};
 use crate::handshake::{HandshakeError, Reject, Request};
@@ -94,12 +113,13 @@ pub struct WebSocket<S> {
     read_timeout: TimeoutCache,
 }
 
-impl WebSocket<TcpStream> {
-    /// Connects to a `ws://` URL over TCP and performs the upgrade with the default
+impl WebSocket<MaybeTlsStream> {
+    /// Connects to a `ws://` or `wss://` URL (TLS with the `rustls` feature, else
+    /// [`DriverError::TlsNotSupported`]) and performs the upgrade with the default
     /// configuration. `TCP_NODELAY` is set (frames are written whole, so Nagle only delays).
     ///
     /// ```no_run
-    /// let mut ws = wscore::blocking::WebSocket::connect("ws://127.0.0.1:9001/chat")?;
+    /// let mut ws = wscore::blocking::WebSocket::connect("wss://example.com/chat")?;
     /// ws.send_text("hello")?;
     /// # Ok::<(), wscore::DriverError>(())
     /// ```
@@ -108,6 +128,7 @@ impl WebSocket<TcpStream> {
     }
 
     /// Connects with a request (URL, subprotocols, extra headers) and a configuration.
+    /// [`Config::handshake_timeout`] bounds the TCP connect, the TLS handshake and the upgrade.
     ///
     /// ```no_run
     /// use wscore::{ClientRequest, Config};
@@ -117,14 +138,68 @@ impl WebSocket<TcpStream> {
     /// # Ok::<(), wscore::DriverError>(())
     /// ```
     pub fn connect_with(request: ClientRequest, config: Config) -> Result<Self, DriverError> {
-        if request.is_secure() {
-            return Err(DriverError::TlsNotSupported);
-        }
-        let tcp = TcpStream::connect((request.host(), request.port()))?;
-        tcp.set_nodelay(true)?;
-        Self::client(tcp, request, config)
+        Self::connect_with_connector(request, config, &Connector::default())
     }
 
+    /// Connects the way `connector` says: through an HTTP `CONNECT` proxy, with a TLS
+    /// configuration of your own. A proxy's refusal is [`DriverError::Proxy`] (with its status,
+    /// e.g. 407), a failed TLS handshake `DriverError::Tls`.
+    ///
+    /// ```no_run
+    /// use wscore::{ClientRequest, Config, Connector, Proxy};
+    /// let connector = Connector::new().proxy(Proxy::from_url("http://alice:s3cret@proxy.internal:3128")?);
+    /// let request = ClientRequest::from_url("wss://example.com/feed")?;
+    /// let ws = wscore::blocking::WebSocket::connect_with_connector(request, Config::default(), &connector)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn connect_with_connector(
+        request: ClientRequest,
+        config: Config,
+        connector: &Connector,
+    ) -> Result<Self, DriverError> {
+        connect::connect(request, config, connector)
+    }
+
+    /// Splits the connection into a [`Reader`] and a cloneable [`Writer`], over TCP or TLS.
+    /// The reader blocks without holding the connection's lock, so writers on other threads
+    /// are never held up by an idle peer, and automatic replies still go out (the reader writes
+    /// them). For TLS, see the [module docs](self#tls-and-proxies). A heartbeat over `wss://`:
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let ws = wscore::blocking::WebSocket::connect("wss://example.com/feed")?;
+    /// let (mut reader, writer) = ws.split()?;
+    /// let heartbeat = writer.clone();
+    /// std::thread::spawn(move || {
+    ///     while heartbeat.ping("still here").is_ok() {
+    ///         std::thread::sleep(Duration::from_secs(15));
+    ///     }
+    /// });
+    /// while let Some(event) = reader.read()? {
+    ///     println!("{event:?}");
+    /// }
+    /// # Ok::<(), wscore::DriverError>(())
+    /// ```
+    pub fn split(self) -> io::Result<(Reader<MaybeTlsStream>, Writer<MaybeTlsStream>)> {
+        match &self.driven.stream {
+            MaybeTlsStream::Plain(tcp) => {
+                let read_half = MaybeTlsStream::Plain(tcp.try_clone()?);
+                Ok(self.split_with(read_half))
+            }
+            #[cfg(feature = "rustls")]
+            MaybeTlsStream::Rustls(tls) => {
+                let waiter = tls.get_ref().try_clone()?;
+                Ok(split::halves_waiting(self.driven, waiter, |stream, buf, readable| match stream {
+                    MaybeTlsStream::Rustls(tls) => tls.read_without_blocking(buf, readable),
+                    // Not reached: the stream does not change kind.
+                    MaybeTlsStream::Plain(tcp) => tcp.read(buf).map(Some),
+                }))
+            }
+        }
+    }
+}
+
+impl WebSocket<TcpStream> {
     /// Splits the connection into a [`Reader`] and a cloneable [`Writer`] over two handles of
     /// the same socket ([`TcpStream::try_clone`]).
     ///
@@ -169,12 +244,29 @@ impl<S: Read + Write + Transport> WebSocket<S> {
     /// let ws = wscore::blocking::WebSocket::client(stream, ClientRequest::new("localhost", "/ws"), Config::default())?;
     /// # Ok::<(), wscore::DriverError>(())
     /// ```
-    pub fn client(mut stream: S, request: ClientRequest, config: Config) -> Result<Self, DriverError> {
+    pub fn client(stream: S, request: ClientRequest, config: Config) -> Result<Self, DriverError> {
         let deadline = config.handshake_timeout.map(|t| Instant::now() + t);
+        Self::client_until(stream, request, config, deadline, &[])
+    }
+
+    /// The client upgrade, until `deadline`, with `early` (bytes already read from the server:
+    /// what a proxy sent after its answer) fed to the handshake first.
+    pub(super) fn client_until(
+        mut stream: S,
+        request: ClientRequest,
+        config: Config,
+        deadline: Option<Instant>,
+        early: &[u8],
+    ) -> Result<Self, DriverError> {
         let mut handshake = ClientHandshake::new(request, config);
         let timed_out = |e: io::Error| if is_timeout(&e) { HandshakeError::Timeout.into() } else { DriverError::Io(e) };
         stream.set_write_timeout(time_until(deadline, Instant::now()))?;
         stream.write_all(&handshake.request_bytes()).and_then(|()| stream.flush()).map_err(timed_out)?;
+        if !early.is_empty() {
+            if let Some(conn) = handshake.receive(early)? {
+                return Ok(Self::from_connection(stream, conn));
+            }
+        }
         let mut buf = [0u8; 4096];
         loop {
             let now = Instant::now();
@@ -524,7 +616,7 @@ impl<S> WebSocket<S> {
     ///
     /// ```no_run
     /// let ws = wscore::blocking::WebSocket::connect("ws://127.0.0.1:9001")?;
-    /// println!("peer: {}", ws.get_ref().peer_addr()?);
+    /// println!("peer: {}", ws.get_ref().tcp().peer_addr()?);
     /// # Ok::<(), wscore::DriverError>(())
     /// ```
     #[must_use]

@@ -1,5 +1,10 @@
 //! A [split](super::WebSocket::split) connection: a [`Reader`] that blocks in `read` without
 //! holding the connection's lock, and cloneable [`Writer`] handles for other threads.
+//!
+//! The reader either reads a handle of its own (a clone of the socket), or — for a stream that
+//! cannot be read through a second handle, such as a TLS session — waits on a clone of the
+//! socket underneath until it is readable, then reads the shared stream under the lock with a
+//! read that does not block.
 
 use super::driven::{Driven, Turn, lock};
 use super::transport::{TimeoutCache, Transport, time_until};
@@ -13,7 +18,8 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use bytes::Bytes;
 use core::time::Duration;
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
 use std::sync::Mutex;
 
 /// How often a [`Reader`] with live [`Writer`]s looks at the timers even without input: a
@@ -21,11 +27,49 @@ use std::sync::Mutex;
 /// was already blocked in `read`, and a blocked read cannot be told about it.
 const READER_RECHECK: Duration = Duration::from_secs(1);
 
+/// Reads the shared stream without blocking: decrypted bytes already buffered, and with
+/// `readable` (the socket has bytes or has ended) one read of the socket. `Ok(None)`: no bytes
+/// yet.
+pub(super) type ReadWithoutBlocking<S> = fn(&mut S, &mut [u8], bool) -> io::Result<Option<usize>>;
+
+/// Where the reader gets its bytes.
+enum ReadSide<S> {
+    /// A handle of its own on the same transport, read without the lock.
+    Own(S),
+    /// The shared stream, read under the lock once `waiter`, a clone of the socket underneath,
+    /// is readable.
+    Waiting { waiter: TcpStream, read: ReadWithoutBlocking<S> },
+}
+
+impl<S: core::fmt::Debug> core::fmt::Debug for ReadSide<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Own(stream) => f.debug_tuple("Own").field(stream).finish(),
+            Self::Waiting { waiter, .. } => f.debug_struct("Waiting").field("waiter", waiter).finish_non_exhaustive(),
+        }
+    }
+}
+
 /// Shares `driven` between a [`Reader`] reading from `read_half` and a [`Writer`].
 pub(super) fn halves<S>(driven: Driven<S>, read_half: S) -> (Reader<S>, Writer<S>) {
+    split_with_side(driven, ReadSide::Own(read_half))
+}
+
+/// Shares `driven` between a [`Reader`] that waits on `waiter` and reads the shared stream with
+/// `read`, and a [`Writer`].
+#[cfg_attr(not(feature = "rustls"), allow(dead_code))]
+pub(super) fn halves_waiting<S>(
+    driven: Driven<S>,
+    waiter: TcpStream,
+    read: ReadWithoutBlocking<S>,
+) -> (Reader<S>, Writer<S>) {
+    split_with_side(driven, ReadSide::Waiting { waiter, read })
+}
+
+fn split_with_side<S>(driven: Driven<S>, side: ReadSide<S>) -> (Reader<S>, Writer<S>) {
     let buf = alloc::vec![0; driven.conn.config().read_buffer_size];
     let shared = Arc::new(Mutex::new(driven));
-    let reader = Reader { stream: read_half, shared: Arc::clone(&shared), buf, read_timeout: TimeoutCache::default() };
+    let reader = Reader { side, shared: Arc::clone(&shared), buf, read_timeout: TimeoutCache::default() };
     (reader, Writer { shared })
 }
 
@@ -34,7 +78,7 @@ pub(super) fn halves<S>(driven: Driven<S>, read_half: S) -> (Reader<S>, Writer<S
 /// the transport shutdown are its job, so keep reading.
 #[derive(Debug)]
 pub struct Reader<S> {
-    stream: S,
+    side: ReadSide<S>,
     shared: Arc<Mutex<Driven<S>>>,
     buf: Vec<u8>,
     read_timeout: TimeoutCache,
@@ -64,6 +108,13 @@ impl<S: Read + Write + Transport> Reader<S> {
                     let _ = driven.conn.receive_eof();
                     continue;
                 }
+                if let ReadSide::Waiting { read, .. } = &self.side {
+                    // Bytes decrypted earlier need no waiting (the socket may have no more).
+                    if let Some(result) = read(&mut driven.stream, &mut self.buf, false).transpose() {
+                        driven.after_read(result, Some(&self.buf), false)?;
+                        continue;
+                    }
+                }
                 driven.conn.poll_timeout()
             };
             // Without the lock: wait for bytes, at most until the next deadline.
@@ -71,10 +122,29 @@ impl<S: Read + Write + Transport> Reader<S> {
             if Arc::strong_count(&self.shared) > 1 {
                 timeout = Some(timeout.map_or(READER_RECHECK, |t| t.min(READER_RECHECK)));
             }
-            let stream = &mut self.stream;
-            self.read_timeout.set(timeout, |t| stream.set_read_timeout(t))?;
-            let result = self.stream.read(&mut self.buf);
-            lock(&self.shared).after_read(result, Some(&self.buf), timeout.is_some())?;
+            match &mut self.side {
+                ReadSide::Own(stream) => {
+                    self.read_timeout.set(timeout, |t| stream.set_read_timeout(t))?;
+                    let result = stream.read(&mut self.buf);
+                    lock(&self.shared).after_read(result, Some(&self.buf), timeout.is_some())?;
+                }
+                ReadSide::Waiting { waiter, read } => {
+                    self.read_timeout.set(timeout, |t| waiter.set_read_timeout(t))?;
+                    // Readable (bytes, or the end of the stream) or an error; nothing consumed.
+                    let waited = waiter.peek(&mut [0u8; 1]);
+                    let mut driven = lock(&self.shared);
+                    let result = match waited {
+                        Ok(_) => match read(&mut driven.stream, &mut self.buf, true) {
+                            Ok(Some(n)) => Ok(n),
+                            // Part of a TLS record: wait for the rest.
+                            Ok(None) => continue,
+                            Err(e) => Err(e),
+                        },
+                        Err(e) => Err(e),
+                    };
+                    driven.after_read(result, Some(&self.buf), timeout.is_some())?;
+                }
+            }
         }
     }
 

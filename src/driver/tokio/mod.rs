@@ -56,27 +56,34 @@
 //! (`tokio::time::pause`) see keepalive and close timeouts fire in virtual time. The timer
 //! needs a runtime with the time driver enabled (`enable_time`, or `enable_all`).
 //!
-//! ## TLS
+//! ## TLS and proxies
 //!
-//! [`WebSocketStream::connect`] speaks plain TCP and fails with
-//! [`DriverError::TlsNotSupported`] for `wss://` URLs. Open a TLS stream yourself and run the
-//! upgrade over it with [`WebSocketStream::client`].
+//! With the `rustls` feature, [`WebSocketStream::connect`] speaks `wss://` too (tokio-rustls;
+//! the server's certificate is checked against the bundled Mozilla roots and the URL's host).
+//! [`WebSocketStream::connect_with_connector`] takes a [`Connector`](crate::Connector): your own
+//! [`rustls::ClientConfig`] and an HTTP `CONNECT` proxy ([`Proxy`](crate::Proxy)). The split
+//! halves share the one TLS stream like any other. Without the feature, `wss://` fails with
+//! [`DriverError::TlsNotSupported`]; open a TLS stream yourself and run the upgrade over it
+//! with [`WebSocketStream::client`].
 
+mod connect;
 mod inner;
 mod split;
+mod stream;
 
+pub use connect::tunnel;
 pub use split::{ReadHalf, WriteHalf};
+pub use stream::MaybeTlsStream;
 
 use crate::close::CloseCode;
 use crate::config::Config;
 use crate::connection::{Connection, Event, Message, MessageKind, Role};
-use crate::driver::DriverError;
+use crate::driver::{Connector, DriverError};
 use crate::handshake::client::{ClientHandshake, ClientRequest};
 use crate::handshake::server::{Accept, ServerHandshake};
 use crate::handshake::{HandshakeError, Reject, Request};
 use crate::utf8::Utf8Bytes;
 use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use ::tokio::net::TcpStream;
 use alloc::boxed::Box;
 use bytes::Bytes;
 use core::future::poll_fn;
@@ -91,15 +98,22 @@ use std::io;
 /// How long a failed server handshake may take to write its error response.
 const REFUSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Performs the client upgrade over `io`.
+/// Performs the client upgrade over `io`, with `early` (bytes already read from the server:
+/// what a proxy sent after its answer) fed to the handshake first.
 async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut S,
     request: ClientRequest,
     config: Config,
+    early: &[u8],
 ) -> Result<Connection, DriverError> {
     let mut handshake = ClientHandshake::new(request, config);
     io.write_all(&handshake.request_bytes()).await?;
     io.flush().await?;
+    if !early.is_empty() {
+        if let Some(conn) = handshake.receive(early)? {
+            return Ok(conn);
+        }
+    }
     let mut buf = [0u8; 4096];
     loop {
         let result = match io.read(&mut buf).await {
@@ -134,14 +148,15 @@ pub struct WebSocketStream<S> {
     timer: Timer,
 }
 
-impl WebSocketStream<TcpStream> {
-    /// Connects to a `ws://` URL over TCP and performs the upgrade with the default
+impl WebSocketStream<MaybeTlsStream> {
+    /// Connects to a `ws://` or `wss://` URL (TLS with the `rustls` feature, else
+    /// [`DriverError::TlsNotSupported`]) and performs the upgrade with the default
     /// configuration. `TCP_NODELAY` is set (output is written in whole batches, so Nagle only
     /// delays).
     ///
     /// ```no_run
     /// # async fn f() -> Result<(), wscore::DriverError> {
-    /// let mut ws = wscore::tokio::WebSocketStream::connect("ws://127.0.0.1:9001/chat").await?;
+    /// let mut ws = wscore::tokio::WebSocketStream::connect("wss://example.com/chat").await?;
     /// ws.send(wscore::Message::Text("hello".into())).await?;
     /// # Ok(()) }
     /// ```
@@ -150,6 +165,7 @@ impl WebSocketStream<TcpStream> {
     }
 
     /// Connects with a request (URL, subprotocols, extra headers) and a configuration.
+    /// [`Config::handshake_timeout`] bounds the TCP connect, the TLS handshake and the upgrade.
     ///
     /// ```no_run
     /// # async fn f() -> Result<(), wscore::DriverError> {
@@ -160,12 +176,27 @@ impl WebSocketStream<TcpStream> {
     /// # Ok(()) }
     /// ```
     pub async fn connect_with(request: ClientRequest, config: Config) -> Result<Self, DriverError> {
-        if request.is_secure() {
-            return Err(DriverError::TlsNotSupported);
-        }
-        let tcp = TcpStream::connect((request.host(), request.port())).await?;
-        tcp.set_nodelay(true)?;
-        Self::client(tcp, request, config).await
+        Self::connect_with_connector(request, config, &Connector::default()).await
+    }
+
+    /// Connects the way `connector` says: through an HTTP `CONNECT` proxy, with a TLS
+    /// configuration of your own. A proxy's refusal is [`DriverError::Proxy`] (with its status,
+    /// e.g. 407), a failed TLS handshake `DriverError::Tls`.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// use wscore::{ClientRequest, Config, Connector};
+    /// let connector = Connector::new().proxy_from_env();
+    /// let request = ClientRequest::from_url("wss://example.com/feed")?;
+    /// let ws = wscore::tokio::WebSocketStream::connect_with_connector(request, Config::default(), &connector).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect_with_connector(
+        request: ClientRequest,
+        config: Config,
+        connector: &Connector,
+    ) -> Result<Self, DriverError> {
+        connect::connect(request, config, connector).await
     }
 }
 
@@ -183,7 +214,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// ```
     pub async fn client(mut stream: S, request: ClientRequest, config: Config) -> Result<Self, DriverError> {
         let timeout = config.handshake_timeout;
-        let handshake = client_handshake(&mut stream, request, config);
+        let handshake = client_handshake(&mut stream, request, config, &[]);
         let conn = match timeout {
             Some(timeout) => {
                 ::tokio::time::timeout(timeout, handshake).await.map_err(|_| HandshakeError::Timeout)??

@@ -1,0 +1,121 @@
+//! The blocking `connect` path: TCP, the optional HTTP `CONNECT` tunnel, TLS for `wss://`, then
+//! the upgrade — all within [`Config::handshake_timeout`].
+
+use super::transport::{Transport, time_until};
+use super::{MaybeTlsStream, WebSocket};
+use crate::config::Config;
+use crate::driver::{Connector, DriverError, is_timeout};
+use crate::handshake::HandshakeError;
+use crate::handshake::client::ClientRequest;
+use crate::handshake::proxy::{Proxy, ProxyHandshake};
+use crate::time::Instant;
+use bytes::Bytes;
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+
+/// Connects to `request`'s server the way `connector` says and performs the upgrade.
+pub(super) fn connect(
+    request: ClientRequest,
+    config: Config,
+    connector: &Connector,
+) -> Result<WebSocket<MaybeTlsStream>, DriverError> {
+    #[cfg(not(feature = "rustls"))]
+    Connector::check_secure(&request)?;
+    let deadline = config.handshake_timeout.map(|t| Instant::now() + t);
+    let (tcp, early) = match connector.proxy_for(&request)? {
+        Some(proxy) => {
+            let mut tcp = tcp_connect(proxy.host(), proxy.port(), deadline)?;
+            let early = tunnel_over(&mut tcp, &proxy, request.host(), request.port(), &config, deadline)?;
+            (tcp, early)
+        }
+        None => (tcp_connect(request.host(), request.port(), deadline)?, Bytes::new()),
+    };
+    #[cfg(feature = "rustls")]
+    if request.is_secure() {
+        let conn = crate::driver::tls::client_connection(connector.tls_client_config()?, request.host(), &early)?;
+        let tls = super::TlsStream::handshake(conn, tcp, deadline)?;
+        let stream = MaybeTlsStream::Rustls(alloc::boxed::Box::new(tls));
+        return WebSocket::client_until(stream, request, config, deadline, &[]);
+    }
+    WebSocket::client_until(MaybeTlsStream::Plain(tcp), request, config, deadline, &early)
+}
+
+/// Opens a TCP connection to `host:port`, trying each address in turn until `deadline`, with
+/// `TCP_NODELAY` (frames are written whole, so Nagle only delays).
+pub(super) fn tcp_connect(host: &str, port: u16, deadline: Option<Instant>) -> Result<TcpStream, DriverError> {
+    let mut last_error = None;
+    for addr in (host, port).to_socket_addrs()? {
+        let attempt = match deadline {
+            Some(at) => match at.saturating_duration_since(Instant::now()) {
+                left if left.is_zero() => return Err(HandshakeError::Timeout.into()),
+                left => TcpStream::connect_timeout(&addr, left),
+            },
+            None => TcpStream::connect(addr),
+        };
+        match attempt {
+            Ok(tcp) => {
+                tcp.set_nodelay(true)?;
+                return Ok(tcp);
+            }
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => return Err(HandshakeError::Timeout.into()),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the host name has no address")).into())
+}
+
+/// Opens a TCP connection to `proxy` and a `CONNECT` tunnel through it to `host:port`, within
+/// [`Config::handshake_timeout`]. Returns the tunnel and the bytes the proxy sent after its
+/// answer (they come from the target; hand them to whatever runs over the tunnel first).
+///
+/// The `connect` helpers do this for you with [`Connector::proxy`]; this is for running
+/// something else over the tunnel (another TLS library, a custom handshake).
+///
+/// ```no_run
+/// use wscore::{ClientRequest, Config, Proxy};
+/// let proxy = Proxy::new("127.0.0.1", 3128).basic_auth("alice", "s3cret");
+/// let (tunnel, early) = wscore::blocking::tunnel(&proxy, "example.com", 80, &Config::default())?;
+/// assert!(early.is_empty()); // a WebSocket server never speaks first
+/// let ws = wscore::blocking::WebSocket::client(tunnel, ClientRequest::new("example.com", "/ws"), Config::default())?;
+/// # Ok::<(), wscore::DriverError>(())
+/// ```
+pub fn tunnel(proxy: &Proxy, host: &str, port: u16, config: &Config) -> Result<(TcpStream, Bytes), DriverError> {
+    let deadline = config.handshake_timeout.map(|t| Instant::now() + t);
+    let mut tcp = tcp_connect(proxy.host(), proxy.port(), deadline)?;
+    let early = tunnel_over(&mut tcp, proxy, host, port, config, deadline)?;
+    Ok((tcp, early))
+}
+
+/// The `CONNECT` exchange over a connected stream; returns the bytes after the proxy's answer.
+pub(super) fn tunnel_over<S: Read + Write + Transport>(
+    stream: &mut S,
+    proxy: &Proxy,
+    host: &str,
+    port: u16,
+    config: &Config,
+    deadline: Option<Instant>,
+) -> Result<Bytes, DriverError> {
+    let mut handshake = ProxyHandshake::new(proxy, host, port, config);
+    let timed_out = |e: io::Error| if is_timeout(&e) { HandshakeError::Timeout.into() } else { DriverError::Io(e) };
+    stream.set_write_timeout(time_until(deadline, Instant::now()))?;
+    stream.write_all(&handshake.request_bytes()).and_then(|()| stream.flush()).map_err(timed_out)?;
+    // Small reads: whatever follows the answer belongs to the tunnel and is handed back.
+    let mut buf = [0u8; 1024];
+    loop {
+        let now = Instant::now();
+        if deadline.is_some_and(|at| at <= now) {
+            return Err(HandshakeError::Timeout.into());
+        }
+        stream.set_read_timeout(time_until(deadline, now))?;
+        let result = match stream.read(&mut buf) {
+            Ok(0) => handshake.receive_eof().map(|()| None),
+            Ok(n) => handshake.receive(&buf[..n.min(buf.len())]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if is_timeout(&e) && deadline.is_some() => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(early) = result? {
+            return Ok(early);
+        }
+    }
+}
