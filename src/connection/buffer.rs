@@ -14,6 +14,9 @@
 
 use bytes::{Buf, BytesMut};
 
+/// The most room [`ReceiveBuffer::reserve`] makes ahead of the data.
+pub(super) const RESERVE_AHEAD_MAX: usize = (1 << 20) + (64 << 10);
+
 /// Received bytes at the front of an allocation, then room that was initialized before.
 #[derive(Debug)]
 pub(super) struct ReceiveBuffer {
@@ -78,6 +81,27 @@ impl ReceiveBuffer {
             self.bytes.resize(end, 0);
         }
         &mut self.bytes[self.len..end]
+    }
+
+    /// Makes room for `additional` more bytes of data without moving what is there again: for
+    /// a frame whose header declared its length, so that its payload does not grow the buffer
+    /// (and copy itself) step by step. Capped at [`RESERVE_AHEAD_MAX`]: a header alone never
+    /// makes the connection allocate more than that.
+    pub(super) fn reserve(&mut self, additional: usize) {
+        let additional = additional.min(RESERVE_AHEAD_MAX);
+        if self.bytes.capacity() - self.len < additional {
+            self.reuse_or_release(additional);
+            // What was initialized past the data would be copied for nothing.
+            self.bytes.truncate(self.len);
+            // The allocation is reused if nothing split off it is alive (moving the data to
+            // its front); otherwise the data moves to a new one of the right size. Not
+            // `reserve`, which may copy everything in front of the data too.
+            if !self.bytes.try_reclaim(additional) {
+                let mut fresh = BytesMut::with_capacity(self.len + additional);
+                fresh.extend_from_slice(&self.bytes);
+                self.bytes = fresh;
+            }
+        }
     }
 
     /// `n` bytes were read into the front of the room [`spare`](Self::spare) offered.

@@ -239,6 +239,13 @@ impl Connection {
             }
         }
         self.recv.buf.advance(header_len);
+        if !header.opcode.is_control() && self.config.receive_mode == ReceiveMode::Message {
+            // The payload will be held whole: room for it now (and for the read that ends it,
+            // which may run into the next frame), not by doubling as it arrives.
+            let missing = header.payload_len.saturating_sub(self.recv.buf.len() as u64);
+            let missing = usize::try_from(missing).unwrap_or(usize::MAX);
+            self.recv.buf.reserve(missing.saturating_add(self.config.read_buffer_size));
+        }
         self.recv.frame = Some(InFrame {
             opcode: header.opcode,
             fin: header.fin,
