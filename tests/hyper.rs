@@ -117,18 +117,26 @@ async fn hyper_client_and_server_exchange_messages_with_deflate_and_a_subprotoco
         Message::Binary(random_binary.into()),
         Message::Text("".into()),
     ];
-    for message in &messages {
-        ws.feed(message.clone()).await.unwrap();
-    }
-    ws.flush().await.unwrap();
-    for message in &messages {
-        assert_eq!(&ws.next_message().await.unwrap().unwrap(), message);
-    }
-    ws.ping("are you there").await.unwrap();
-    assert_eq!(ws.next_event().await.unwrap(), Some(Event::Pong(Bytes::from_static(b"are you there"))));
-    ws.close(CloseCode::NORMAL, "done").await.unwrap();
+    // Written while the echoes are read: with everything written first, both sides would
+    // block once the socket buffers fill.
+    let (mut rx, mut tx) = ws.split();
+    let send = async {
+        for message in &messages {
+            tx.feed(message.clone()).await.unwrap();
+        }
+        tx.flush().await.unwrap();
+    };
+    let receive = async {
+        for message in &messages {
+            assert_eq!(&rx.next_message().await.unwrap().unwrap(), message);
+        }
+    };
+    tokio::join!(send, receive);
+    tx.ping("are you there").await.unwrap();
+    assert_eq!(rx.next_event().await.unwrap(), Some(Event::Pong(Bytes::from_static(b"are you there"))));
+    tx.close(CloseCode::NORMAL, "done").await.unwrap();
     let mut close = None;
-    while let Some(event) = ws.next_event().await.unwrap() {
+    while let Some(event) = rx.next_event().await.unwrap() {
         if let Event::Close(frame) = event {
             close = frame;
         }
