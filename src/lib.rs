@@ -13,6 +13,11 @@
 //! - [`Connection`]: framing, masking, UTF-8 validation, fragmentation, control frames, the
 //!   close handshake and keepalive. Create one directly with [`Connection::server`] or
 //!   [`Connection::client`] for a stream something else upgraded (hyper, axum, HTTP/2).
+//! - [`ServerUpgrade`] / [`ClientUpgrade`]: the same negotiation (validation, `Origin` policy,
+//!   subprotocol, permessage-deflate) for requests and responses another HTTP stack parses
+//!   and sends, as the HTTP/1.1 upgrade or the HTTP/2 extended CONNECT of RFC 8441
+//!   ([`HttpVersion`]); with the `http` feature straight on `http::Request`/`http::Response`,
+//!   for hyper, axum and h2.
 //! - [`FrameHeader`], [`apply_mask`], [`Utf8Validator`]: the stateless codec, usable alone,
 //!   with no allocation.
 //! - Drivers that run the drive loop below for you, with no protocol logic of their own:
@@ -166,6 +171,9 @@
 //!   `ring` provider) and the bundled Mozilla roots, or any `rustls::ClientConfig` through a
 //!   [`Connector`]. Without it `wss://` fails with [`DriverError::TlsNotSupported`]. HTTP
 //!   `CONNECT` proxies ([`Proxy`], [`ProxyHandshake`]) need no feature.
+//! - `http` (implies `std`): conversions to and from the `http` crate's types for
+//!   [`ServerUpgrade`] (`validate_http`), [`UpgradeResponse`] and [`Reject`] (`to_http`) and
+//!   [`ClientUpgrade`] (`to_http_request`, `finish_http`).
 
 #![no_std]
 #![deny(unsafe_code)]
@@ -203,9 +211,13 @@ pub use extensions::deflate::{DeflateConfig, DeflateParams};
 pub use extensions::{Extension, ExtensionsSyntaxError, parse_extensions};
 pub use frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode};
 pub use handshake::client::{ClientHandshake, ClientRequest};
+pub use handshake::client_upgrade::ClientUpgrade;
 pub use handshake::proxy::{Proxy, ProxyError, ProxyHandshake};
-pub use handshake::server::{Accept, OriginCheck, OriginPolicy, ServerHandshake};
-pub use handshake::{AcceptKey, HandshakeError, Headers, MAX_REJECT_BODY, Reject, Request, Response};
+pub use handshake::server::ServerHandshake;
+pub use handshake::server_upgrade::{
+    Accept, OriginCheck, OriginPolicy, PendingUpgrade, ServerUpgrade, UpgradeResponse,
+};
+pub use handshake::{AcceptKey, HandshakeError, Headers, HttpVersion, MAX_REJECT_BODY, Reject, Request, Response};
 pub use mask::apply_mask;
 #[cfg(feature = "std")]
 pub use random::default_random;

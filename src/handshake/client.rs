@@ -1,26 +1,29 @@
-//! The client side of the upgrade (RFC 6455 §4.1): build the request from a URL, then validate
-//! the response. A rejection (any status but 101) is reported with its status, headers and body.
+//! The client side of the HTTP/1.1 upgrade (RFC 6455 §4.1) on bytes: the [`ClientRequest`]
+//! (from a URL), the request head written out, then the response read (bounded) and validated.
+//! A rejection (any status but 101) is reported with its status, headers and body. Building the
+//! request fields and validating the answer are [`ClientUpgrade`]'s, shared with HTTP stacks
+//! that send requests themselves.
 
+use super::client_upgrade::ClientUpgrade;
 use super::head::{HeadReader, MAX_REJECT_BODY, parse_error};
-use super::{AcceptKey, HandshakeError, Headers, Response, has_token, sanitize, split_list};
+use super::{HandshakeError, Headers, HttpVersion, Response, has_token};
 use crate::config::Config;
-use crate::connection::{Connection, Role};
+use crate::connection::Connection;
 use crate::random::RandomSource;
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
-use base64::Engine;
 use bytes::{Bytes, BytesMut};
 
 /// What to connect to and what to ask for: URL parts, subprotocols and extra headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientRequest {
-    secure: bool,
+    pub(super) secure: bool,
     host: String,
     port: u16,
-    target: String,
-    protocols: Vec<String>,
-    headers: Vec<(String, String)>,
+    pub(super) target: String,
+    pub(super) protocols: Vec<String>,
+    pub(super) headers: Vec<(String, String)>,
 }
 
 impl ClientRequest {
@@ -121,7 +124,9 @@ impl ClientRequest {
         &self.target
     }
 
-    fn host_header(&self) -> String {
+    /// The `Host` value (HTTP/2's `:authority`): the host, bracketed if IPv6, with the port
+    /// unless it is the scheme's default.
+    pub(super) fn host_header(&self) -> String {
         let default_port = if self.secure { 443 } else { 80 };
         let host = if self.host.contains(':') && !self.host.starts_with('[') {
             alloc::format!("[{}]", self.host)
@@ -129,25 +134,6 @@ impl ClientRequest {
             self.host.clone()
         };
         if self.port == default_port { host } else { alloc::format!("{host}:{}", self.port) }
-    }
-
-    fn encode(&self, key: &str, extensions: Option<&str>) -> Bytes {
-        let mut out = alloc::format!(
-            "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n",
-            self.target,
-            sanitize(&self.host_header()),
-        );
-        if !self.protocols.is_empty() {
-            out.push_str(&alloc::format!("Sec-WebSocket-Protocol: {}\r\n", sanitize(&self.protocols.join(", "))));
-        }
-        if let Some(extensions) = extensions {
-            out.push_str(&alloc::format!("Sec-WebSocket-Extensions: {extensions}\r\n"));
-        }
-        for (name, value) in &self.headers {
-            out.push_str(&alloc::format!("{}: {}\r\n", sanitize(name), sanitize(value)));
-        }
-        out.push_str("\r\n");
-        out.into()
     }
 }
 
@@ -200,12 +186,11 @@ enum Phase {
 /// ```
 #[derive(Debug)]
 pub struct ClientHandshake {
-    config: Config,
+    max_headers: usize,
     request: Bytes,
-    accept: AcceptKey,
-    protocols: Vec<String>,
+    /// Taken when the 101 arrives.
+    upgrade: Option<ClientUpgrade>,
     reader: HeadReader,
-    random: Option<Box<dyn RandomSource>>,
     phase: Phase,
     response: Option<Response>,
     error: Option<HandshakeError>,
@@ -225,28 +210,23 @@ impl ClientHandshake {
 
     /// A handshake for `request`, drawing the key and all masking keys from `random`.
     #[must_use]
-    pub fn with_random(request: ClientRequest, config: Config, mut random: Box<dyn RandomSource>) -> Self {
-        let mut nonce = [0u8; 16];
-        random.fill_bytes(&mut nonce);
-        let mut key = [0u8; 24];
-        // 16 bytes always encode to exactly 24 base64 characters.
-        let _ = base64::engine::general_purpose::STANDARD.encode_slice(nonce, &mut key);
-        let accept = AcceptKey::from_key(&key);
-        let key = core::str::from_utf8(&key).unwrap_or_default();
-        #[cfg(feature = "deflate")]
-        let offer = config.deflate.as_ref().map(crate::DeflateConfig::offer);
-        #[cfg(not(feature = "deflate"))]
-        let offer: Option<String> = None;
+    pub fn with_random(request: ClientRequest, config: Config, random: Box<dyn RandomSource>) -> Self {
+        let reader = HeadReader::new(config.max_handshake_size);
+        let max_headers = config.max_headers;
+        let upgrade = ClientUpgrade::with_random(request, HttpVersion::Http11, config, random);
+        let mut head = alloc::format!("{} {} HTTP/1.1\r\n", upgrade.method(), upgrade.target());
+        for (name, value) in upgrade.headers() {
+            head.push_str(&alloc::format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
         Self {
-            request: request.encode(key, offer.as_deref()),
-            accept,
-            protocols: request.protocols,
-            reader: HeadReader::new(config.max_handshake_size),
-            random: Some(random),
+            max_headers,
+            request: head.into(),
+            upgrade: Some(upgrade),
+            reader,
             phase: Phase::Head,
             response: None,
             error: None,
-            config,
         }
     }
 
@@ -315,14 +295,14 @@ impl ClientHandshake {
         let Some(head_len) = self.reader.push(data)? else {
             return Ok(None);
         };
-        let mut storage = alloc::vec![httparse::EMPTY_HEADER; self.config.max_headers];
+        let mut storage = alloc::vec![httparse::EMPTY_HEADER; self.max_headers];
         let mut parsed = httparse::Response::new(&mut storage);
         match parsed.parse(&self.reader.buf[..head_len]) {
             Ok(httparse::Status::Complete(_)) => {}
             Ok(httparse::Status::Partial) => {
                 return Err(HandshakeError::Malformed("incomplete response head".into()));
             }
-            Err(err) => return Err(parse_error(err, self.config.max_headers)),
+            Err(err) => return Err(parse_error(err, self.max_headers)),
         }
         // Only a 101 must be HTTP/1.1; any other status (an HTTP/1.0 404 too) is a rejection.
         if parsed.version != Some(1) && parsed.code == Some(101) {
@@ -347,82 +327,13 @@ impl ClientHandshake {
             }
             return Ok(None);
         }
-        let (protocol, extensions) = self.validate(&response)?;
+        let upgrade =
+            self.upgrade.take().ok_or_else(|| HandshakeError::Malformed("handshake already complete".into()))?;
+        let mut conn = upgrade.finish(&response)?;
         self.response = Some(response);
         self.phase = Phase::Done;
-        let random = self.random.take();
-        let mut conn = Connection::new(Role::Client, self.config.clone(), random);
-        conn.set_protocol(protocol);
-        #[cfg(feature = "deflate")]
-        if let Some(params) = extensions {
-            conn = conn.with_deflate(params);
-        }
-        #[cfg(not(feature = "deflate"))]
-        let _ = extensions;
         // A failure here is sticky in the connection and reported by its next input.
         let _ = conn.receive(&rest);
         Ok(Some(conn))
     }
-
-    /// Checks a 101 response (RFC 6455 §4.1, client requirements 1–6); returns the subprotocol
-    /// and the negotiated extension parameters.
-    fn validate(&self, response: &Response) -> Result<(Option<String>, NegotiatedExtensions), HandshakeError> {
-        let headers = &response.headers;
-        if !headers.get_all("Upgrade").any(|v| has_token(v, "websocket")) {
-            return Err(HandshakeError::InvalidResponse("missing Upgrade: websocket"));
-        }
-        if !headers.get_all("Connection").any(|v| has_token(v, "upgrade")) {
-            return Err(HandshakeError::InvalidResponse("missing Connection: Upgrade"));
-        }
-        if headers.count("Sec-WebSocket-Accept") != 1
-            || headers.get("Sec-WebSocket-Accept").map(<[u8]>::trim_ascii) != Some(self.accept.as_bytes())
-        {
-            return Err(HandshakeError::InvalidResponse("Sec-WebSocket-Accept does not match the key"));
-        }
-        let extensions = self.validate_extensions(headers)?;
-        let mut selected = headers.get_all("Sec-WebSocket-Protocol").flat_map(split_list);
-        let protocol = match (selected.next(), selected.next()) {
-            (None, _) => None,
-            (Some(p), None) => {
-                let p = core::str::from_utf8(p).map_err(|_| HandshakeError::InvalidResponse("bad subprotocol"))?;
-                if !self.protocols.iter().any(|offered| offered == p) {
-                    return Err(HandshakeError::InvalidResponse("server selected a subprotocol that was not offered"));
-                }
-                Some(String::from(p))
-            }
-            (Some(_), Some(_)) => {
-                return Err(HandshakeError::InvalidResponse("server selected several subprotocols"));
-            }
-        };
-        Ok((protocol, extensions))
-    }
-
-    /// Every extension in the response must answer one of our offers (RFC 6455 §4.1 item 5).
-    fn validate_extensions(&self, headers: &Headers) -> Result<NegotiatedExtensions, HandshakeError> {
-        let mut list = Vec::new();
-        for value in headers.get_all("Sec-WebSocket-Extensions") {
-            let value = core::str::from_utf8(value).map_err(|_| HandshakeError::InvalidResponse("bad extension"))?;
-            list.extend(
-                crate::extensions::parse_extensions(value)
-                    .map_err(|_| HandshakeError::InvalidResponse("malformed Sec-WebSocket-Extensions"))?,
-            );
-        }
-        let Some(first) = list.first() else { return Ok(None) };
-        if list.len() > 1 {
-            return Err(HandshakeError::InvalidResponse("server selected several extensions"));
-        }
-        #[cfg(feature = "deflate")]
-        if let Some(config) = &self.config.deflate {
-            return crate::extensions::deflate::accept_response(config, first)
-                .map(Some)
-                .map_err(HandshakeError::InvalidResponse);
-        }
-        let _ = first;
-        Err(HandshakeError::InvalidResponse("server selected an extension that was not offered"))
-    }
 }
-
-#[cfg(feature = "deflate")]
-type NegotiatedExtensions = Option<crate::DeflateParams>;
-#[cfg(not(feature = "deflate"))]
-type NegotiatedExtensions = Option<core::convert::Infallible>;

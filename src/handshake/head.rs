@@ -86,7 +86,26 @@ pub struct Request {
 }
 
 impl Request {
-    /// The method (always `GET` for a valid upgrade).
+    /// A request that some HTTP stack already parsed, for
+    /// [`ServerUpgrade::validate`](crate::ServerUpgrade::validate): its method, its target
+    /// (path and query; HTTP/2's `:path`) and its header fields. For an HTTP/2 extended
+    /// CONNECT, the `:protocol` pseudo-header (and `:authority`, unless there is a `Host`
+    /// header) go in `headers` under those names, as they appear in the HTTP/2 header block.
+    ///
+    /// ```
+    /// let mut headers = wscore::Headers::new();
+    /// headers.push(":authority", "example.com");
+    /// headers.push(":protocol", "websocket");
+    /// headers.push("sec-websocket-version", "13");
+    /// let request = wscore::Request::new("CONNECT", "/chat?room=1", headers);
+    /// assert_eq!((request.path(), request.host()), ("/chat", Some("example.com")));
+    /// ```
+    #[must_use]
+    pub fn new(method: impl Into<String>, target: impl Into<String>, headers: Headers) -> Self {
+        Self { method: method.into(), target: target.into(), headers }
+    }
+
+    /// The method (`GET` for a valid HTTP/1.1 upgrade, `CONNECT` for an HTTP/2 one).
     #[must_use]
     pub fn method(&self) -> &str {
         &self.method
@@ -122,10 +141,11 @@ impl Request {
         self.headers.get_str(name)
     }
 
-    /// The `Host` header.
+    /// The `Host` header (or, in an HTTP/2 request without one, the `:authority`
+    /// pseudo-header).
     #[must_use]
     pub fn host(&self) -> Option<&str> {
-        self.header("Host")
+        self.header("Host").or_else(|| self.header(":authority"))
     }
 
     /// The `Origin` header (set by browsers; check it to prevent cross-site WebSocket

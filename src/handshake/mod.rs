@@ -1,12 +1,25 @@
-//! The HTTP/1.1 upgrade (RFC 6455 §4): the accept key, header token lists, the parsed request
-//! and response types, and the errors of both sides. The client side is in `client.rs`, the
-//! server side in `server.rs`; both hand over a [`Connection`](crate::Connection) together with
-//! any bytes that followed the headers.
+//! The opening handshake: the accept key, header token lists, the parsed request and response
+//! types, and the errors of both sides.
+//!
+//! A WebSocket starts in one of two ways: the HTTP/1.1 upgrade (RFC 6455 §4: `GET` with
+//! `Upgrade: websocket`, answered by 101) or the HTTP/2 extended CONNECT (RFC 8441 §4–5:
+//! `:method CONNECT` with `:protocol websocket`, answered by 200; HTTP/3 uses the same form, RFC
+//! 9220). [`HttpVersion`] names which. The negotiation (validation, `Origin` policy,
+//! subprotocol choice, permessage-deflate) is written once, in `server_upgrade.rs`
+//! ([`ServerUpgrade`](crate::ServerUpgrade)) and `client_upgrade.rs`
+//! ([`ClientUpgrade`](crate::ClientUpgrade)), on requests and responses some HTTP stack already
+//! parsed. `server.rs` and `client.rs` are the byte-level HTTP/1.1 handshakes on top of them;
+//! `http.rs` (feature `http`) converts to and from the `http` crate's types, which hyper, axum
+//! and h2 speak. Every path hands over a [`Connection`](crate::Connection).
 
 pub(crate) mod client;
+pub(crate) mod client_upgrade;
 mod head;
+#[cfg(feature = "http")]
+mod http;
 pub(crate) mod proxy;
 pub(crate) mod server;
+pub(crate) mod server_upgrade;
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -19,6 +32,47 @@ pub use head::{Headers, MAX_REJECT_BODY, Request, Response};
 
 /// The GUID RFC 6455 §1.3 appends to the key.
 const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// How the WebSocket is bootstrapped: which HTTP carries the opening handshake.
+///
+/// ```
+/// use wscore::HttpVersion;
+/// assert_eq!(HttpVersion::Http11.success_status(), 101);
+/// assert_eq!(HttpVersion::Http2.success_status(), 200);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HttpVersion {
+    /// The HTTP/1.1 upgrade (RFC 6455 §4): `GET` with `Upgrade: websocket`, `Connection:
+    /// Upgrade` and `Sec-WebSocket-Key`, answered by `101 Switching Protocols` with
+    /// `Sec-WebSocket-Accept`. The connection then carries WebSocket frames.
+    Http11,
+    /// The extended CONNECT of RFC 8441 (HTTP/2; HTTP/3 uses the same form, RFC 9220):
+    /// `:method CONNECT` with `:protocol websocket`, no key and no accept (RFC 8441 §5),
+    /// answered by `200`. One stream then carries WebSocket frames; the rest of the connection
+    /// goes on multiplexing. The server must have sent `SETTINGS_ENABLE_CONNECT_PROTOCOL = 1`
+    /// (§3) before a client may send such a request.
+    Http2,
+}
+
+impl HttpVersion {
+    /// The status of a successful answer: 101 for HTTP/1.1, 200 for HTTP/2.
+    #[must_use]
+    pub fn success_status(self) -> u16 {
+        match self {
+            Self::Http11 => 101,
+            Self::Http2 => 200,
+        }
+    }
+}
+
+/// Header fields that are specific to one HTTP/1.1 connection: an HTTP/2 message must not
+/// carry them (RFC 9113 §8.2.2), so they are left out of HTTP/2 requests and responses.
+pub(crate) fn is_connection_specific(name: &str) -> bool {
+    ["connection", "upgrade", "keep-alive", "proxy-connection", "transfer-encoding", "te"]
+        .iter()
+        .any(|n| n.eq_ignore_ascii_case(name.trim()))
+}
 
 /// A `Sec-WebSocket-Accept` value: 28 base64 characters, computed without allocating.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -96,6 +150,10 @@ pub enum HandshakeError {
     /// The request method is not GET.
     #[error("upgrade request method is {0}, not GET")]
     MethodNotGet(String),
+    /// An extended CONNECT request (RFC 8441, [`HttpVersion::Http2`]) whose method is not
+    /// CONNECT.
+    #[error("extended CONNECT request method is {0}, not CONNECT")]
+    MethodNotConnect(String),
     /// The request or response is not HTTP/1.1.
     #[error("upgrade requires HTTP/1.1")]
     NotHttp11,
@@ -127,15 +185,22 @@ pub enum HandshakeError {
     /// The server's 101 response is not a valid WebSocket upgrade.
     #[error("invalid upgrade response: {0}")]
     InvalidResponse(&'static str),
+    /// The HTTP/2 server did not enable the extended CONNECT protocol: its SETTINGS lack
+    /// `SETTINGS_ENABLE_CONNECT_PROTOCOL = 1` (RFC 8441 §3), so a client must not send the
+    /// request. The core never sees HTTP/2 SETTINGS; a driver over an HTTP/2 stack (such as
+    /// `h2`'s `SendRequest::is_extended_connect_protocol_enabled`) reports it with this.
+    #[error("the HTTP/2 server does not support WebSockets (no SETTINGS_ENABLE_CONNECT_PROTOCOL, RFC 8441)")]
+    ExtendedConnectDisabled,
 }
 
 impl HandshakeError {
-    /// The HTTP status a server answers this error with.
+    /// The HTTP status a server answers this error with over HTTP/1.1 (see
+    /// [`reject`](Self::reject) for HTTP/2).
     #[must_use]
     pub fn status(&self) -> u16 {
         match self {
             Self::HeadTooLarge { .. } | Self::TooManyHeaders { .. } => 431,
-            Self::MethodNotGet(_) => 405,
+            Self::MethodNotGet(_) | Self::MethodNotConnect(_) => 405,
             Self::UnsupportedVersion => 426,
             Self::ForbiddenOrigin => 403,
             Self::Timeout => 408,
@@ -145,9 +210,40 @@ impl HandshakeError {
         }
     }
 
-    /// The HTTP response a server writes before closing the transport: the status, a
-    /// `Sec-WebSocket-Version: 13` header for version mismatches (RFC 6455 §4.4), and the error
-    /// text as the body.
+    /// The rejection a server answers this error with: the status, the headers the RFCs ask
+    /// for, and the error text as the body.
+    ///
+    /// Over HTTP/1.1 that is [`status`](Self::status), with `Sec-WebSocket-Version: 13` for a
+    /// version mismatch (RFC 6455 §4.4) and `Allow: GET` for a wrong method. Over HTTP/2 a
+    /// version mismatch is a 400 (426 would need an `Upgrade` header, which HTTP/2 forbids,
+    /// RFC 9110 §15.5.22 and RFC 9113 §8.2.2), still with `sec-websocket-version: 13`, and a
+    /// wrong method answers `allow: CONNECT`.
+    ///
+    /// ```
+    /// use wscore::{HandshakeError, HttpVersion};
+    /// let reject = HandshakeError::UnsupportedVersion.reject(HttpVersion::Http2);
+    /// assert_eq!(reject.status(), 400);
+    /// assert!(reject.headers().any(|(name, value)| (name, value) == ("sec-websocket-version", "13")));
+    /// assert_eq!(HandshakeError::UnsupportedVersion.reject(HttpVersion::Http11).status(), 426);
+    /// ```
+    #[must_use]
+    pub fn reject(&self, version: HttpVersion) -> Reject {
+        let status = match (version, self) {
+            (HttpVersion::Http2, Self::UnsupportedVersion) => 400,
+            _ => self.status(),
+        };
+        let reject = Reject::new(status).body(alloc::format!("{self}\n"));
+        match (version, self) {
+            (HttpVersion::Http11, Self::UnsupportedVersion) => reject.header("Sec-WebSocket-Version", "13"),
+            (HttpVersion::Http11, Self::MethodNotGet(_)) => reject.header("Allow", "GET"),
+            (HttpVersion::Http2, Self::UnsupportedVersion) => reject.header("sec-websocket-version", "13"),
+            (HttpVersion::Http2, Self::MethodNotConnect(_)) => reject.header("allow", "CONNECT"),
+            _ => reject,
+        }
+    }
+
+    /// The HTTP/1.1 response a server writes before closing the transport: the
+    /// [`reject`](Self::reject) for [`HttpVersion::Http11`], as bytes.
     ///
     /// ```
     /// let response = wscore::HandshakeError::UnsupportedVersion.response();
@@ -155,13 +251,7 @@ impl HandshakeError {
     /// ```
     #[must_use]
     pub fn response(&self) -> Bytes {
-        let mut reject = Reject::new(self.status()).body(alloc::format!("{self}\n"));
-        match self {
-            Self::UnsupportedVersion => reject = reject.header("Sec-WebSocket-Version", "13"),
-            Self::MethodNotGet(_) => reject = reject.header("Allow", "GET"),
-            _ => {}
-        }
-        reject.into_bytes()
+        self.reject(HttpVersion::Http11).into_bytes()
     }
 }
 
@@ -180,10 +270,10 @@ impl Reject {
         Self { status, headers: Vec::new(), body: Bytes::new() }
     }
 
-    /// Adds a header.
+    /// Adds a header (CR and LF are removed, so no value can inject a header line).
     #[must_use]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
+        self.headers.push((sanitize(&name.into()), sanitize(&value.into())));
         self
     }
 
@@ -194,13 +284,35 @@ impl Reject {
         self
     }
 
+    /// The status.
+    #[must_use]
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The headers added with [`header`](Self::header), in order.
+    ///
+    /// ```
+    /// let reject = wscore::Reject::new(401).header("WWW-Authenticate", "Cookie");
+    /// assert_eq!(reject.headers().collect::<Vec<_>>(), [("WWW-Authenticate", "Cookie")]);
+    /// ```
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers.iter().map(|(name, value)| (name.as_str(), value.as_str()))
+    }
+
+    /// The body.
+    #[must_use]
+    pub fn get_body(&self) -> &Bytes {
+        &self.body
+    }
+
     /// The response as a client sees it: what the drivers report when the application rejects
     /// an upgrade.
     #[cfg(feature = "std")]
     pub(crate) fn to_response(&self) -> Response {
         let mut headers = Headers::new();
         for (name, value) in &self.headers {
-            headers.push(sanitize(name), Bytes::from(sanitize(value)));
+            headers.push(name.clone(), Bytes::from(value.clone()));
         }
         Response { status: self.status, reason: reason_phrase(self.status).into(), headers, body: self.body.clone() }
     }
@@ -215,7 +327,7 @@ impl Reject {
     pub fn into_bytes(self) -> Bytes {
         let mut out = alloc::format!("HTTP/1.1 {} {}\r\n", self.status, reason_phrase(self.status));
         for (name, value) in &self.headers {
-            out.push_str(&alloc::format!("{}: {}\r\n", sanitize(name), sanitize(value)));
+            out.push_str(&alloc::format!("{name}: {value}\r\n"));
         }
         out.push_str(&alloc::format!("Content-Length: {}\r\nConnection: close\r\n\r\n", self.body.len()));
         let mut bytes = out.into_bytes();
