@@ -9,6 +9,7 @@
 
 #[cfg(feature = "deflate")]
 pub mod deflate;
+pub mod raw_peer;
 
 use bytes::Bytes;
 use wscore::{
