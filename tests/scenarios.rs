@@ -3,8 +3,8 @@
 //! - `auth_echo_server` refuses an upgrade without a valid `session` cookie with 401 and a JSON
 //!   body, echoes with one, and fails a message over 256 KiB with close code 1009;
 //! - `cookie_json_client` logs in with the cookie, exchanges JSON requests and answers, and when
-//!   the server is killed mid-run backs off, reconnects to the restarted server and finishes its
-//!   work;
+//!   the server is killed mid-run (or shuts down with 1001 on Ctrl-C) backs off, reconnects to
+//!   the restarted server and finishes its work; Ctrl-C stops it with a clean close;
 //! - `std_client` (the blocking client with a heartbeat thread) logs in with `--header`, echoes
 //!   lines and gets its heartbeat pings answered.
 //!
@@ -294,6 +294,46 @@ fn json_client_backs_off_reconnects_and_finishes_after_the_server_is_killed() {
     assert_eq!(client.expect_prefix("done: "), format!("{COUNT} acknowledged, 1 reconnect(s)"));
     let (status, rest) = client.wait();
     assert!(status.success(), "{status:?}; last lines: {rest:?}");
+    assert_eq!(rest, ["closed"]);
+    assert!(server.expect_prefix("127.0.0.1:").ends_with("accepted, session demo"));
+    assert!(server.expect_prefix("127.0.0.1:").ends_with(r#"closed by the client: 1000 "done""#));
+}
+
+/// Sends SIGINT (what Ctrl-C sends) to a running example.
+#[cfg(unix)]
+fn interrupt(program: &Program) {
+    let pid = program.child.id().to_string();
+    let status = Command::new("kill").args(["-INT", &pid]).status().expect("run kill");
+    assert!(status.success(), "kill -INT {pid}");
+}
+
+/// The graceful paths: the server shuts down on Ctrl-C with 1001, the client reconnects to the
+/// next server; then Ctrl-C on the client closes with 1000 and exits 0 before its work is done.
+#[cfg(unix)]
+#[test]
+fn json_client_reconnects_after_a_graceful_shutdown_and_stops_on_ctrl_c() {
+    let (mut server, addr) = start_server("127.0.0.1:0");
+    let url = format!("ws://{addr}/echo");
+    let args = ["--cookie", "session=demo", "--count", "1000", "--interval", "50", "--max-backoff", "400"];
+    let mut client = Program::start("cookie_json_client", &[&[url.as_str()][..], &args].concat());
+    assert_eq!(client.expect_prefix("ack "), "1");
+    interrupt(&server);
+    server.expect("the shutdown", |l| l == "shutting down: closing 1 connection(s) with 1001");
+    let lost = client.expect_prefix("connection lost: ");
+    assert_eq!(lost, r#"the server closed with 1001 "server shutting down""#);
+    assert!(server.expect_prefix("127.0.0.1:").ends_with(": closed"), "the close handshake completed");
+    let (status, _) = server.wait();
+    assert!(status.success(), "{status:?}");
+
+    let (mut server, _) = start_server(&addr.to_string());
+    client.expect_prefix("reconnected; resuming at request ");
+    client.expect_prefix("ack ");
+    interrupt(&client);
+    client.expect("the interruption", |l| l == "interrupted: closing");
+    let stopped = client.expect_prefix("stopped: ");
+    assert!(stopped.ends_with(" acknowledged, 1 reconnect(s)"), "{stopped}");
+    let (status, rest) = client.wait();
+    assert!(status.success(), "{status:?}: {rest:?}");
     assert_eq!(rest, ["closed"]);
     assert!(server.expect_prefix("127.0.0.1:").ends_with("accepted, session demo"));
     assert!(server.expect_prefix("127.0.0.1:").ends_with(r#"closed by the client: 1000 "done""#));
