@@ -299,11 +299,12 @@ fn json_client_backs_off_reconnects_and_finishes_after_the_server_is_killed() {
     assert!(server.expect_prefix("127.0.0.1:").ends_with(r#"closed by the client: 1000 "done""#));
 }
 
-/// Sends SIGINT (what Ctrl-C sends) to a running example.
+/// Sends SIGINT (what Ctrl-C sends) to a running example, with the shell's built-in `kill`
+/// (no `kill` binary needed, no unsafe `libc::kill`).
 #[cfg(unix)]
 fn interrupt(program: &Program) {
     let pid = program.child.id().to_string();
-    let status = Command::new("kill").args(["-INT", &pid]).status().expect("run kill");
+    let status = Command::new("sh").args(["-c", "kill -INT \"$0\"", &pid]).status().expect("run sh");
     assert!(status.success(), "kill -INT {pid}");
 }
 
