@@ -20,9 +20,12 @@
 //!    connection's buffers and compression state (and the allocator pools behind them) reach
 //!    their working size before memory is first measured;
 //! 3. every round, draws a plan from the seed: every connection sends at least one message of
-//!    64 B–4 KiB, then messages of 0 B to 1 MiB, skewed to small ones, go to random
-//!    connections until the round's byte budget is spent; text and binary, a third of them
-//!    streamed with `send_fragment` in 2–8 random pieces (text cut inside code points too);
+//!    64 B–4 KiB; the edge sizes (0, 1, 125–127, 65 535–65 537 bytes, 1 MiB − 1 and 1 MiB) go
+//!    to random connections; then messages of 512 KiB–1 MiB until a quarter of the round's byte
+//!    budget is spent, and log-uniform sizes from 0 B to 1 MiB (every power-of-two band
+//!    equally likely) for the rest; text and binary, a third of them streamed with
+//!    `send_fragment` in 2–8 random pieces (text cut inside code points too). Each round
+//!    prints how many messages fell in each size class;
 //! 4. every message carries its own checksum (binary: the first 8 bytes are the FNV-1a hash of
 //!    the rest; text: the first 16 characters are that hash in hex), and every echo is checked
 //!    against the message sent (kind, length, hash) in order;
@@ -59,6 +62,12 @@ const SEND_WINDOW: usize = 256 << 10;
 const MAX_OUTSTANDING: usize = 8;
 /// The largest message.
 const MAX_MESSAGE: usize = 1 << 20;
+/// Sizes every round sends once: the ends of the range and both sides of the frame header's
+/// length encodings (7 bits, 16 bits, 64 bits).
+const EDGE_SIZES: [usize; 10] = [0, 1, 125, 126, 127, 65_535, 65_536, 65_537, MAX_MESSAGE - 1, MAX_MESSAGE];
+/// The share of a round's byte budget sent as messages of 512 KiB to 1 MiB, on top of those
+/// the log-uniform draw gives.
+const LARGE_SHARE_PERCENT: usize = 25;
 /// A round (or the final close) that takes longer than this fails.
 const ROUND_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -155,13 +164,15 @@ fn fnv1a(data: &[u8]) -> u64 {
     data.iter().fold(0xCBF2_9CE4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3))
 }
 
-/// A message size: mostly small, sometimes large, rarely up to 1 MiB.
+/// A message size, log-uniform over 0 B to 1 MiB: the 21 bands 0, 1, 2–3, 4–7, …, 256–512 KiB
+/// and 512 KiB–1 MiB are equally likely, sizes uniform within a band. Every order of magnitude
+/// gets the same number of messages, so large ones are as common as small ones (a uniform draw
+/// would make small ones rare, a draw skewed to small sizes the large ones).
 fn draw_size(rng: &mut Rng) -> usize {
-    match rng.next_u64() % 100 {
-        0..=59 => rng.range(0, 256),
-        60..=89 => rng.range(257, 16 << 10),
-        90..=97 => rng.range((16 << 10) + 1, 256 << 10),
-        _ => rng.range((256 << 10) + 1, MAX_MESSAGE),
+    match rng.range(0, 20) {
+        0 => 0,
+        20 => rng.range(MAX_MESSAGE / 2, MAX_MESSAGE),
+        band => rng.range(1 << (band - 1), (1 << band) - 1),
     }
 }
 
@@ -175,7 +186,10 @@ struct Spec {
     seed: u64,
 }
 
-/// The plan of one round: the messages of every connection.
+/// The plan of one round: the messages of every connection. Every connection sends a small
+/// message; the edge sizes go to random connections; then messages of 512 KiB to 1 MiB until
+/// [`LARGE_SHARE_PERCENT`] of the byte budget is spent, and log-uniform sizes
+/// ([`draw_size`]) for the rest.
 fn plan_round(rng: &mut Rng, connections: usize, round_bytes: usize) -> Vec<Vec<Spec>> {
     fn spec(rng: &mut Rng, size: usize) -> Spec {
         let kind = if rng.chance(30) { MessageKind::Text } else { MessageKind::Binary };
@@ -192,13 +206,46 @@ fn plan_round(rng: &mut Rng, connections: usize, round_bytes: usize) -> Vec<Vec<
         total += size;
         messages.push(spec(rng, size));
     }
-    while total < round_bytes {
-        let size = draw_size(rng);
-        total += size;
+    let mut add = |rng: &mut Rng, size: usize, total: &mut usize| {
+        *total += size;
         let at = rng.range(0, connections - 1);
         plan[at].push(spec(rng, size));
+    };
+    for size in EDGE_SIZES {
+        add(rng, size, &mut total);
+    }
+    let large_budget = round_bytes / 100 * LARGE_SHARE_PERCENT;
+    let mut large = 0;
+    while large < large_budget {
+        let size = rng.range(MAX_MESSAGE / 2, MAX_MESSAGE);
+        large += size;
+        add(rng, size, &mut total);
+    }
+    while total < round_bytes {
+        let size = draw_size(rng);
+        add(rng, size, &mut total);
     }
     plan
+}
+
+/// How many messages of a plan fall in each size class, for the round's report.
+fn size_classes(plan: &[Vec<Spec>]) -> String {
+    let mut counts = [0usize; 4];
+    let mut largest = 0;
+    for spec in plan.iter().flatten() {
+        let class = match spec.size {
+            0..=1023 => 0,
+            1024..=65_535 => 1,
+            65_536..=524_287 => 2,
+            _ => 3,
+        };
+        counts[class] += 1;
+        largest = largest.max(spec.size);
+    }
+    format!(
+        "sizes < 1 KiB: {}, 1-64 KiB: {}, 64-512 KiB: {}, 512 KiB-1 MiB: {}, largest {largest} B",
+        counts[0], counts[1], counts[2], counts[3]
+    )
 }
 
 /// The warm-up round: every connection sends a ladder of sizes, so each one's buffers (and
@@ -585,6 +632,7 @@ async fn run(options: &Options) -> (usize, usize) {
         } else {
             plan_round(&mut rng, options.connections, options.round_bytes)
         };
+        let classes = size_classes(&plan);
         let round_start = StdInstant::now();
         let mut running = JoinSet::new();
         for client in clients.drain(..) {
@@ -637,6 +685,7 @@ async fn run(options: &Options) -> (usize, usize) {
             }
         }
         println!();
+        println!("  {classes}");
         for e in &total.errors {
             println!("  {e}");
         }

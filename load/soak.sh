@@ -4,8 +4,12 @@
 #
 #   bash load/soak.sh            # all three servers, a warm-up and 3 rounds each, with and
 #                                # without deflate
-#                                # (about a minute after the build)
+#                                # (about 30 s on 2 cores after the build)
 #   ROUNDS=10 bash load/soak.sh  # a longer soak
+#
+# Message sizes are log-uniform from 0 B to 1 MiB, with a quarter of each round's bytes in
+# messages of 512 KiB to 1 MiB and the length-encoding edges (125/126, 65535/65536, 1 MiB)
+# every round; each round prints how many messages fell in each size class.
 #
 # std_echo_server (thread per connection) and tokio_echo_server get 1000 connections;
 # embedded_echo_server has a fixed table of 256 slots and gets 200. Ports 9300-9302.

@@ -7,7 +7,7 @@ mod harness;
 use bytes::Bytes;
 use harness::{
     Pair, Rng, Split, assert_server_fails, binary, close, close_code_in, decode_frames, drain_events, feed_all, masked,
-    ping, pong, server, text, text_of_len, unmasked,
+    ping, pong, reassemble, server, text, text_of_len, unmasked,
 };
 use wscore::{
     CloseCode, CloseFrame, Config, Connection, Error, Event, FrameHeader, Message, MessageKind, OpCode, ProtocolError,
@@ -237,33 +237,6 @@ fn control_frame_gets_out_between_fragments_of_a_large_message() {
 
 fn stream_config() -> Config {
     Config::default().receive_mode(ReceiveMode::Stream)
-}
-
-/// Reassembles `Event::Fragment`s into messages, checking the first/last markers.
-fn reassemble(events: &[Event]) -> Vec<Event> {
-    let mut out = Vec::new();
-    let mut current: Option<(MessageKind, Vec<u8>)> = None;
-    for event in events {
-        match event {
-            Event::Fragment(f) => {
-                assert_eq!(f.first, current.is_none(), "first marker");
-                let (kind, data) = current.get_or_insert_with(|| (f.kind, Vec::new()));
-                assert_eq!(*kind, f.kind, "same kind for every piece");
-                assert!(f.last || !f.data.is_empty(), "no empty non-final piece");
-                data.extend_from_slice(&f.data);
-                if f.last {
-                    let (kind, data) = current.take().unwrap();
-                    out.push(match kind {
-                        MessageKind::Text => text(std::str::from_utf8(&data).unwrap()),
-                        MessageKind::Binary => binary(&data),
-                    });
-                }
-            }
-            other => out.push(other.clone()),
-        }
-    }
-    assert!(current.is_none(), "unfinished message");
-    out
 }
 
 #[test]

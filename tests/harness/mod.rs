@@ -7,10 +7,14 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+#[cfg(feature = "deflate")]
+pub mod deflate;
+pub mod raw_peer;
+
 use bytes::Bytes;
 use wscore::{
     Accept, ClientHandshake, ClientRequest, CloseCode, CloseFrame, Config, Connection, Error, Event, FrameHeader,
-    Instant, Message, OpCode, ProtocolError, Role, SeededRandom, ServerHandshake, State, apply_mask,
+    Instant, Message, MessageKind, OpCode, ProtocolError, Role, SeededRandom, ServerHandshake, State, apply_mask,
 };
 
 /// The fake clock starts here, so [`Instant::ZERO`] ("call me now") is clearly in the past.
@@ -162,6 +166,33 @@ pub fn feed_split(conn: &mut Connection, data: &[u8], pipe: &mut Pipe) -> Result
 /// Takes every pending event.
 pub fn drain_events(conn: &mut Connection) -> Vec<Event> {
     std::iter::from_fn(|| conn.poll_event()).collect()
+}
+
+/// Reassembles stream-mode fragments into message events, checking the first/last markers.
+pub fn reassemble(events: &[Event]) -> Vec<Event> {
+    let mut out = Vec::new();
+    let mut current: Option<(MessageKind, Vec<u8>)> = None;
+    for event in events {
+        match event {
+            Event::Fragment(f) => {
+                assert_eq!(f.first, current.is_none(), "first marker");
+                let (kind, data) = current.get_or_insert_with(|| (f.kind, Vec::new()));
+                assert_eq!(*kind, f.kind, "same kind for every piece");
+                assert!(f.last || !f.data.is_empty(), "no empty non-final piece");
+                data.extend_from_slice(&f.data);
+                if f.last {
+                    let (kind, data) = current.take().unwrap();
+                    out.push(match kind {
+                        MessageKind::Text => text(std::str::from_utf8(&data).unwrap()),
+                        MessageKind::Binary => binary(&data),
+                    });
+                }
+            }
+            other => out.push(other.clone()),
+        }
+    }
+    assert!(current.is_none(), "unfinished message");
+    out
 }
 
 /// One end of the pair and everything the harness observed about it.
