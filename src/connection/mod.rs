@@ -322,24 +322,32 @@ impl Connection {
     // ----- outputs -----
 
     /// The next event, if any. Taking the peer's [`Event::Close`] queues the close reply.
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
-        let Some(event) = self.events.pop_front() else {
-            if let Some(frame) = self.failure_close.take() {
-                self.send.push_close(Some(&frame));
+        match self.events.pop_front() {
+            Some(event @ Event::Close(_)) => {
+                if let Some(reply) = self.close_reply.take() {
+                    self.send_close_reply(reply);
+                }
+                Some(event)
             }
-            #[cfg(feature = "deflate")]
-            if self.recv.paused {
-                self.resume_if_paused();
-                return self.poll_event();
-            }
-            return None;
-        };
-        if matches!(event, Event::Close(_)) {
-            if let Some(reply) = self.close_reply.take() {
-                self.send_close_reply(reply);
-            }
+            Some(event) => Some(event),
+            None => self.no_more_events(),
         }
-        Some(event)
+    }
+
+    /// The event queue ran dry: queue the close frame of a failure that waited for the events
+    /// before it, or resume paused inflation.
+    fn no_more_events(&mut self) -> Option<Event> {
+        if let Some(frame) = self.failure_close.take() {
+            self.send.push_close(Some(&frame));
+        }
+        #[cfg(feature = "deflate")]
+        if self.recv.paused {
+            self.resume_if_paused();
+            return self.poll_event();
+        }
+        None
     }
 
     /// Whether the driver should shut the transport down now (after writing out

@@ -19,6 +19,9 @@ const IDLE_READS: usize = 4;
 /// The room an empty receive buffer may always keep, however small the reads.
 const MIN_IDLE_CAPACITY: usize = 64 << 10;
 
+/// How many whole frames [`Connection::whole_frames`] scans before handing them out.
+const BATCH: usize = 32;
+
 /// A frame whose header has been parsed and whose payload is still (partly) in the buffer.
 #[derive(Debug)]
 pub(super) struct InFrame {
@@ -125,57 +128,104 @@ impl Connection {
 
     /// The common case, taken while no frame or message is in progress: unfragmented,
     /// uncompressed data frames of less than 64 KiB that are complete in the buffer become
-    /// messages in one step each. Returns at the first frame that is anything else (or
+    /// messages with no per-frame state. Returns at the first frame that is anything else (or
     /// incomplete, or breaks a rule), for [`start_frame`](Self::start_frame) to handle — the
     /// general path, which reports every error. So nothing here needs to report one, except
     /// invalid UTF-8, found after unmasking in place.
+    ///
+    /// Up to [`BATCH`] frames are unmasked and validated in place first; then the bytes they
+    /// span leave the buffer as one shared chunk and each message is a slice of it: one
+    /// reference count per message instead of a buffer split.
     fn whole_frames(&mut self) -> Result<(), ProtocolError> {
-        let masked = self.recv.role == Role::Server;
-        let header_len_mask = if masked { 4 } else { 0 };
-        let limit = self.config.max_frame_size.min(self.config.max_message_size);
         loop {
-            let data = self.recv.buf.data_mut();
-            let [b0, b1, ..] = *data else { return Ok(()) };
+            // (payload start, payload length) within the scanned bytes; bit i of `text`: frame i
+            // is text.
+            let mut found = [(0u32, 0u32); BATCH];
+            let mut text = 0u64;
+            let (count, scanned, invalid) = self.scan_whole_frames(&mut found, &mut text);
+            match count {
+                0 => {}
+                1 => {
+                    // One frame: the split itself is the message.
+                    let mut frame = self.recv.buf.split_to(scanned);
+                    frame.advance(found[0].0 as usize);
+                    self.push_message(frame.freeze(), text & 1 != 0);
+                }
+                _ => {
+                    let chunk = self.recv.buf.split_to(scanned).freeze();
+                    for (i, &(start, len)) in found[..count].iter().enumerate() {
+                        let (start, len) = (start as usize, len as usize);
+                        self.push_message(chunk.slice(start..start + len), text >> i & 1 != 0);
+                    }
+                }
+            }
+            if invalid {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+            if count < BATCH {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Unmasks and validates up to `found.len()` whole frames at the front of the buffer (see
+    /// [`whole_frames`](Self::whole_frames)). Returns how many, the bytes they span, and
+    /// whether the frame after them is text that is not valid UTF-8.
+    fn scan_whole_frames(&mut self, found: &mut [(u32, u32); BATCH], text: &mut u64) -> (usize, usize, bool) {
+        let masked = self.recv.role == Role::Server;
+        let mask_len = if masked { 4 } else { 0 };
+        let limit = self.config.max_frame_size.min(self.config.max_message_size);
+        let data = self.recv.buf.data_mut();
+        let mut at = 0;
+        for (i, slot) in found.iter_mut().enumerate() {
+            let rest = &mut data[at..];
+            let [b0, b1, ..] = *rest else { return (i, at, false) };
             // FIN, no RSV bit, text or binary; the mask bit as the role requires.
-            let text = match b0 {
+            let is_text = match b0 {
                 0x81 => true,
                 0x82 => false,
-                _ => return Ok(()),
+                _ => return (i, at, false),
             };
             if (b1 & 0x80 != 0) != masked {
-                return Ok(());
+                return (i, at, false);
             }
             let (len, header_len) = match b1 & 0x7F {
-                len @ 0..=125 => (usize::from(len), 2 + header_len_mask),
-                126 => match data.get(2..4) {
+                len @ 0..=125 => (usize::from(len), 2 + mask_len),
+                126 => match rest.get(2..4) {
                     // Minimal encodings only (else the general path reports it).
                     Some(&[hi, lo]) if u16::from_be_bytes([hi, lo]) >= 126 => {
-                        (usize::from(u16::from_be_bytes([hi, lo])), 4 + header_len_mask)
+                        (usize::from(u16::from_be_bytes([hi, lo])), 4 + mask_len)
                     }
-                    _ => return Ok(()),
+                    _ => return (i, at, false),
                 },
-                _ => return Ok(()),
+                _ => return (i, at, false),
             };
             let total = header_len + len;
-            if data.len() < total || len > limit {
-                return Ok(());
+            if rest.len() < total || len > limit {
+                return (i, at, false);
             }
-            let (header, payload) = data[..total].split_at_mut(header_len);
+            let (header, payload) = rest[..total].split_at_mut(header_len);
             if let [.., k0, k1, k2, k3] = *header {
                 if masked {
                     apply_mask(payload, [k0, k1, k2, k3], 0);
                 }
             }
-            if text && crate::utf8::validate(payload).is_err() {
-                return Err(ProtocolError::InvalidUtf8);
+            if is_text {
+                if crate::utf8::validate(payload).is_err() {
+                    return (i, at, true);
+                }
+                *text |= 1 << i;
             }
-            let mut frame = self.recv.buf.split_to(total);
-            frame.advance(header_len);
-            let payload = frame.freeze();
-            let message =
-                if text { Message::Text(Utf8Bytes::from_validated(payload)) } else { Message::Binary(payload) };
-            self.events.push_back(Event::Message(message));
+            // Frames are under 64 KiB and there are at most BATCH of them: offsets fit.
+            *slot = ((at + header_len) as u32, len as u32);
+            at += total;
         }
+        (found.len(), at, false)
+    }
+
+    fn push_message(&mut self, payload: Bytes, text: bool) {
+        let message = if text { Message::Text(Utf8Bytes::from_validated(payload)) } else { Message::Binary(payload) };
+        self.events.push_back(Event::Message(message));
     }
 
     /// Parses and checks the next frame header. `Ok(false)`: need more bytes.
