@@ -188,16 +188,12 @@ impl FrameHeader {
     /// assert_eq!(&out[..n], &[0x82, 0x7E, 0x01, 0x00]);
     /// ```
     pub fn encode(&self, out: &mut [u8; Self::MAX_LEN]) -> usize {
-        let mut b0 = self.opcode.as_u8();
-        if self.fin {
-            b0 |= 0x80;
-        }
-        for (bit, set) in [0x40, 0x20, 0x10].into_iter().zip(self.rsv) {
-            if set {
-                b0 |= bit;
-            }
-        }
-        out[0] = b0;
+        let [rsv1, rsv2, rsv3] = self.rsv;
+        out[0] = self.opcode.as_u8()
+            | u8::from(self.fin) << 7
+            | u8::from(rsv1) << 6
+            | u8::from(rsv2) << 5
+            | u8::from(rsv3) << 4;
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
         let mut at = 2;
         if self.payload_len < 126 {

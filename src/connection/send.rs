@@ -41,6 +41,9 @@ pub(crate) struct SendQueue {
     /// Encoded output: sealed chunks, then the open `tail`.
     chunks: VecDeque<Bytes>,
     tail: BytesMut,
+    /// Bytes at the front of `tail` already written. `tail` is cleared (and its room reused
+    /// from the start) once all of it is written, instead of advancing through its allocation.
+    tail_sent: usize,
     encoded: usize,
     /// The pong answering the newest ping (older ones are dropped: RFC 6455 §5.5.3).
     auto_pong: Option<Bytes>,
@@ -62,6 +65,7 @@ impl SendQueue {
             random,
             chunks: VecDeque::new(),
             tail: BytesMut::new(),
+            tail_sent: 0,
             encoded: 0,
             auto_pong: None,
             control: VecDeque::new(),
@@ -111,10 +115,24 @@ impl SendQueue {
         };
         self.stream_open = if fin { None } else { Some(kind) };
         self.stream_compressed = compressed && !fin;
-        self.queued_bytes += data.len();
         let fragment_size = config.write_fragment_size;
+        if self.nothing_waits() && data.len() <= fragment_size {
+            // Nothing is queued ahead of it and it is one frame: encode it right away, which is
+            // what `refill` would do, without queueing it first.
+            let header = FrameHeader { fin, rsv: [rsv1, false, false], ..FrameHeader::new(opcode, 0) };
+            self.encode_frame(header, &data);
+            return;
+        }
+        self.queued_bytes += data.len();
         self.messages.push_back(OutMessage { opcode, data, fin, rsv1, fragment_size });
         self.refill();
+    }
+
+    /// Whether a new frame may be encoded at once: nothing unencoded waits (which would have
+    /// to go first), the close frame is not queued, and encoded output is below the
+    /// encode-ahead mark.
+    fn nothing_waits(&self) -> bool {
+        self.nothing_queued() && !self.close_encoded && self.encoded < ENCODE_AHEAD
     }
 
     pub(crate) fn push_control(&mut self, opcode: OpCode, payload: Bytes) {
@@ -148,6 +166,7 @@ impl SendQueue {
         self.clear_messages();
         self.chunks.clear();
         self.tail.clear();
+        self.tail_sent = 0;
         self.encoded = 0;
         self.auto_pong = None;
         self.control.clear();
@@ -158,6 +177,7 @@ impl SendQueue {
     pub(crate) fn release_if_empty(&mut self) {
         if self.encoded == 0 {
             self.tail = BytesMut::new();
+            self.tail_sent = 0;
             self.chunks = VecDeque::new();
         }
         if self.messages.is_empty() {
@@ -177,7 +197,7 @@ impl SendQueue {
     // ----- output -----
 
     pub(crate) fn chunk(&self) -> &[u8] {
-        self.chunks.front().map_or(&self.tail[..], |c| &c[..])
+        self.chunks.front().map_or(&self.tail[self.tail_sent..], |c| &c[..])
     }
 
     pub(crate) fn advance(&mut self, mut n: usize) {
@@ -192,16 +212,27 @@ impl SendQueue {
                     self.chunks.pop_front();
                 }
             } else {
-                self.tail.advance(n);
+                self.tail_sent += n;
+                if self.tail_sent >= self.tail.len() {
+                    self.tail.clear();
+                    self.tail_sent = 0;
+                }
                 n = 0;
             }
         }
-        self.refill();
+        if !self.nothing_queued() {
+            self.refill();
+        }
+    }
+
+    /// Whether nothing waits to be encoded.
+    fn nothing_queued(&self) -> bool {
+        self.messages.is_empty() && self.auto_pong.is_none() && self.control.is_empty() && self.close.is_none()
     }
 
     #[cfg(feature = "std")]
     pub(crate) fn chunks_vectored<'a>(&'a self, dst: &mut [std::io::IoSlice<'a>]) -> usize {
-        let all = self.chunks.iter().map(|c| &c[..]).chain(core::iter::once(&self.tail[..]));
+        let all = self.chunks.iter().map(|c| &c[..]).chain(core::iter::once(&self.tail[self.tail_sent..]));
         let mut filled = 0;
         for (slot, chunk) in dst.iter_mut().zip(all.filter(|c| !c.is_empty())) {
             *slot = std::io::IoSlice::new(chunk);
@@ -279,15 +310,19 @@ impl SendQueue {
         }
         let mut raw = [0u8; FrameHeader::MAX_LEN];
         let header_len = header.encode(&mut raw);
-        self.tail.extend_from_slice(&raw[..header_len]);
         self.encoded += header_len + payload.len();
+        let apart = header.mask.is_none() && payload.len() >= ZERO_COPY_MIN;
+        self.tail.reserve(header_len + if apart { 0 } else { payload.len() });
+        self.tail.extend_from_slice(&raw[..header_len]);
         match header.mask {
             Some(key) => {
                 let start = self.tail.len();
                 self.tail.extend_from_slice(payload);
                 apply_mask(&mut self.tail[start..], key, 0);
             }
-            None if payload.len() >= ZERO_COPY_MIN => {
+            None if apart => {
+                // The unsent part of the tail becomes a chunk of its own, then the payload.
+                self.tail.advance(core::mem::take(&mut self.tail_sent));
                 self.chunks.push_back(self.tail.split().freeze());
                 self.chunks.push_back(payload.clone());
             }
