@@ -228,3 +228,8 @@ pub use random::{RandomSource, SeededRandom};
 pub use rustls;
 pub use time::Instant;
 pub use utf8::{InvalidUtf8, Utf8Bytes, Utf8Validator};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(all(doctest, feature = "tokio"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
