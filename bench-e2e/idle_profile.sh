@@ -48,10 +48,10 @@ if [ -z "$listening" ]; then
     exit 1
 fi
 "$bin/e2e_load_gen" "127.0.0.1:$PORT" --idle "$CONNECTIONS" --server-pid "$server" --settle 1 2>&1 | grep -v '^RESULT '
-# The load generator has exited and its connections ended: stop the server cleanly so heaptrack
-# writes its data.
+# The load generator has exited and its connections ended: stop the server (TERM: a background
+# job ignores INT) and let heaptrack finish writing.
 sleep 1
-kill -INT "$server"
+kill -TERM "$server"
 wait "$wrapper" || true
 server=""
 trap - EXIT

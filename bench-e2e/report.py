@@ -161,7 +161,7 @@ def text_tables(r):
             depths.append(c["in_flight"])
     for depth in depths:
         cases = [c for c in r["cases"] if c["in_flight"] == depth]
-        head = " " * width + "".join(f"{c['label']:>16}" for c in cases)
+        head = " " * width + "".join(f"{c['label']:>18}" for c in cases)
         lines.append("")
         lines.append(f"msgs/s, {depth} in flight per connection (best run; ~ = server below {SATURATED:.2f} of a core)")
         lines.append(head)
@@ -171,15 +171,15 @@ def text_tables(r):
             for c in cases:
                 cell = cells.get(c["id"])
                 if cell is None:
-                    row += f"{'-':>16}"
+                    row += f"{'-':>18}"
                 else:
                     mark = "~" if (cell.get("server_cpu") or 0) < SATURATED else ""
-                    row += f"{mark + format(cell['msgs_per_s'], ',.0f'):>16}"
+                    row += f"{mark + format(cell['msgs_per_s'], ',.0f'):>18}"
             lines.append(f"{r['names'][s]:<{width}}{row}")
-        lines.append(f"{'best peer':<{width}}" + "".join(f"{r['best_peer'].get(c['id'], {}).get('server', '-'):>16}" for c in cases))
+        lines.append(f"{'best peer':<{width}}" + "".join(f"{r['best_peer'].get(c['id'], {}).get('server', '-'):>18}" for c in cases))
         for w, per_case in r["ratios"].items():
             label = r["names"][w].replace("wscore ", "") + " / best peer"
-            lines.append(f"{label:<{width}}" + "".join(f"{(format(per_case[c['id']], '.2f') + 'x') if c['id'] in per_case else '-':>16}" for c in cases))
+            lines.append(f"{label:<{width}}" + "".join(f"{(format(per_case[c['id']], '.2f') + 'x') if c['id'] in per_case else '-':>18}" for c in cases))
         lines.append(f"CPU, server / load generator (1.00 = one core; 0.95 is all a real-time process gets):")
         for s in r["servers"]:
             cells = r["throughput"].get(s, {})
@@ -187,9 +187,9 @@ def text_tables(r):
             for c in cases:
                 cell = cells.get(c["id"])
                 if cell is None or cell.get("server_cpu") is None:
-                    row += f"{'-':>16}"
+                    row += f"{'-':>18}"
                 else:
-                    row += f"{'%.2f / %.2f' % (cell['server_cpu'], cell['loadgen_cpu']):>16}"
+                    row += f"{'%.2f / %.2f' % (cell['server_cpu'], cell['loadgen_cpu']):>18}"
             lines.append(f"{r['names'][s]:<{width}}{row}")
     if r["idle"]:
         lines.append("")
