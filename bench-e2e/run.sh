@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end echo benchmark: wscore's three echo servers against the peers' (bench-e2e/README.md).
 #
-#   bash bench-e2e/run.sh              # throughput and idle memory (about 9 minutes after the build)
+#   bash bench-e2e/run.sh              # throughput and idle memory (6-7 minutes after the build)
 #   bash bench-e2e/run.sh throughput   # msgs/s only
 #   bash bench-e2e/run.sh idle         # memory per idle connection only
 #   bash bench-e2e/run.sh chart        # only redo the table and docs/perf-e2e.svg from target/e2e
@@ -114,7 +114,8 @@ stop_server() {
     fi
     server_pid=""
 }
-trap stop_server EXIT INT TERM
+trap stop_server EXIT
+trap 'stop_server; exit 130' INT TERM
 
 # Starts a server pinned to core 0 and waits for its "listening on" line (no probe connection).
 start_server() {
