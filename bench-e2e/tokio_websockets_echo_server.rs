@@ -1,0 +1,43 @@
+//! Peer echo server for the end-to-end benchmark: tokio-websockets on a multi-thread tokio
+//! runtime (as wscore's `tokio_echo_server`), a task per connection, as in the crate's echo
+//! example: `ServerBuilder::accept` does the upgrade, then `next()` a message and `send` it back
+//! (which flushes).
+//!
+//! ```text
+//! cargo run --release --example e2e_tokio_websockets_echo_server -- 127.0.0.1:9001
+//! ```
+//!
+//! Messages up to 64 MiB (as wscore's echo servers); no extensions (tokio-websockets has no
+//! permessage-deflate). Frames it sends are split at its default frame size (4 MiB).
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_websockets::{Error, Limits, ServerBuilder};
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> std::io::Result<()> {
+    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9001".into());
+    let listener = TcpListener::bind(&addr).await?;
+    println!("listening on {}", listener.local_addr()?);
+    loop {
+        let (tcp, _) = listener.accept().await?;
+        tokio::spawn(async move {
+            if let Err(e) = serve(tcp).await {
+                eprintln!("connection failed: {e}");
+            }
+        });
+    }
+}
+
+async fn serve(tcp: TcpStream) -> Result<(), Error> {
+    tcp.set_nodelay(true)?;
+    let (_request, mut ws) =
+        ServerBuilder::new().limits(Limits::default().max_payload_len(Some(64 << 20))).accept(tcp).await?;
+    while let Some(message) = ws.next().await {
+        let message = message?;
+        if message.is_binary() || message.is_text() {
+            ws.send(message).await?;
+        }
+    }
+    Ok(())
+}
