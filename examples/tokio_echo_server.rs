@@ -10,29 +10,29 @@
 //! answered and close handshakes completed by the core. Replies are batched: echoes are only
 //! queued ([`feed`](wscore::tokio::WebSocketStream::feed)), and everything one read produces
 //! is written with as few (vectored) socket writes as the kernel allows once the received
-//! events run out. On Ctrl-C every connection is sent a command over its channel and closes
-//! with 1001 (going away); a second Ctrl-C exits at once.
+//! events run out. On Ctrl-C every connection is sent a command over a `watch` channel they all
+//! share (one channel, not one per connection: an idle connection costs only its task and its
+//! socket) and closes with 1001 (going away); a second Ctrl-C exits at once.
 //!
 //! The example only moves messages and commands between the application and the driver; all
 //! protocol logic (framing, pongs, the close handshake, timeouts) lives in `wscore`.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio::task::{Id, JoinSet};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 use wscore::tokio::WebSocketStream;
 use wscore::{Accept, CloseCode, Config, DriverError, Reject};
 
 /// How long shutdown waits for the close handshakes (the core gives up after its close timeout).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 
-/// What the application can ask a connection task to do.
-#[derive(Debug)]
+/// What the application can ask the connection tasks to do.
+#[derive(Debug, Clone, Copy)]
 enum Command {
     /// Start the close handshake.
     Close { code: CloseCode, reason: &'static str },
@@ -54,16 +54,14 @@ async fn main() -> io::Result<()> {
     println!("listening on {}", listener.local_addr()?);
 
     let mut tasks = JoinSet::new();
-    let mut commands: HashMap<Id, mpsc::Sender<Command>> = HashMap::new();
+    let (commands, command) = watch::channel(None);
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
-                    let (tx, rx) = mpsc::channel(4);
-                    let task = tasks.spawn(serve(tcp, peer, rx));
-                    commands.insert(task.id(), tx);
+                    tasks.spawn(serve(tcp, peer, command.clone()));
                 }
                 Err(e) => {
                     // Typically out of file descriptors: back off instead of spinning.
@@ -71,15 +69,10 @@ async fn main() -> io::Result<()> {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
-            Some(done) = tasks.join_next_with_id() => {
-                let id = match done {
-                    Ok((id, ())) => id,
-                    Err(e) => {
-                        eprintln!("connection task failed: {e}");
-                        e.id()
-                    }
-                };
-                commands.remove(&id);
+            Some(done) = tasks.join_next() => {
+                if let Err(e) = done {
+                    eprintln!("connection task failed: {e}");
+                }
             }
             result = &mut ctrl_c => {
                 result?;
@@ -89,12 +82,8 @@ async fn main() -> io::Result<()> {
     }
 
     drop(listener);
-    eprintln!("shutting down: closing {} connection(s) with 1001", commands.len());
-    for tx in commands.values() {
-        // A full channel means the task is busy with earlier commands; it still ends when the
-        // peer or the close timeout ends it.
-        let _ = tx.try_send(Command::Close { code: CloseCode::GOING_AWAY, reason: "server shutting down" });
-    }
+    eprintln!("shutting down: closing {} connection(s) with 1001", tasks.len());
+    let _ = commands.send(Some(Command::Close { code: CloseCode::GOING_AWAY, reason: "server shutting down" }));
     let drain = async { while tasks.join_next().await.is_some() {} };
     tokio::select! {
         result = tokio::time::timeout(SHUTDOWN_GRACE, drain) => {
@@ -108,13 +97,13 @@ async fn main() -> io::Result<()> {
 }
 
 /// One connection, from the upgrade to the end of the transport. Logs at most one line.
-async fn serve(mut tcp: TcpStream, peer: SocketAddr, mut commands: mpsc::Receiver<Command>) {
+async fn serve(mut tcp: TcpStream, peer: SocketAddr, mut commands: watch::Receiver<Option<Command>>) {
     // Replies are already batched; don't let Nagle hold back the last segment.
     let _ = tcp.set_nodelay(true);
     // The upgrade (over a borrowed stream, so a shutdown meanwhile can still answer 503).
     let upgrade = tokio::select! {
         ws = WebSocketStream::accept_with(&mut tcp, config(), |_request| Ok(Accept::new())) => Some(ws),
-        Some(_) = commands.recv() => None,
+        _ = commands.changed() => None,
     };
     let result = match upgrade {
         Some(Ok(mut ws)) => drive(&mut ws, &mut commands).await,
@@ -133,11 +122,16 @@ async fn serve(mut tcp: TcpStream, peer: SocketAddr, mut commands: mpsc::Receive
     }
 }
 
+/// The command just sent (copied out: the channel's lock must not be held across an await).
+fn latest(commands: &mut watch::Receiver<Option<Command>>) -> Option<Command> {
+    *commands.borrow_and_update()
+}
+
 /// Echoes messages until the connection ends; closes on command. The driver writes the queued
 /// echoes (and the automatic replies) whenever it has no more received events to hand out.
 async fn drive(
     ws: &mut WebSocketStream<&mut TcpStream>,
-    commands: &mut mpsc::Receiver<Command>,
+    commands: &mut watch::Receiver<Option<Command>>,
 ) -> Result<(), DriverError> {
     let mut closing = false;
     loop {
@@ -151,8 +145,9 @@ async fn drive(
                 },
                 None => return Ok(()),
             },
-            Some(command) = commands.recv(), if !closing => match command {
-                Command::Close { code, reason } => {
+            Ok(()) = commands.changed(), if !closing => match latest(commands) {
+                None => {}
+                Some(Command::Close { code, reason }) => {
                     closing = true;
                     match ws.close(code, reason).await {
                         // The peer closed first: the handshake is already under way.

@@ -245,7 +245,7 @@ fn fragmented_compressed_messages_with_interleaved_pings() {
     for split in Split::all() {
         let config = Config::default().write_fragment_size(1000);
         let mut pair = handshake_pair(config.clone(), config, split);
-        let message = Rng::new(5).bytes(200_000);
+        let message = Rng::new(5).bytes(600_000);
         pair.client().send_binary(message.clone()).unwrap();
         pair.client().ping("p").unwrap();
         pair.run();

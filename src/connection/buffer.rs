@@ -14,6 +14,10 @@
 
 use bytes::{Buf, BytesMut};
 
+/// Room left in the allocation that is still worth offering for a read rather than growing or
+/// reclaiming the buffer first.
+pub(super) const MIN_ROOM: usize = 4 << 10;
+
 /// The most room [`ReceiveBuffer::reserve`] makes ahead of the data.
 pub(super) const RESERVE_AHEAD_MAX: usize = (1 << 20) + (64 << 10);
 
@@ -71,10 +75,21 @@ impl ReceiveBuffer {
         self.len = end;
     }
 
-    /// At least `n` bytes of room right after the data, for a read. Only room never offered
-    /// before is zeroed. Commit what was read with [`commit`](Self::commit).
+    /// Up to `n` bytes of room right after the data, for a read: `n`, or what is left of the
+    /// allocation if that is at least [`MIN_ROOM`] (or `n`, if smaller) — so that reads walk
+    /// through the allocation and it is reclaimed or grown only when nearly used up, not
+    /// whenever less than `n` is left. Only room never offered before is zeroed. Commit what
+    /// was read with [`commit`](Self::commit).
     pub(super) fn spare(&mut self, n: usize) -> &mut [u8] {
         self.reuse_or_release(n);
+        let left = self.bytes.capacity() - self.len;
+        let n = if left >= n.min(MIN_ROOM) {
+            left.min(n)
+        } else {
+            // Growing or reclaiming copies what `bytes` holds: not the stale room.
+            self.bytes.truncate(self.len);
+            n
+        };
         let end = self.len + n;
         if self.bytes.len() < end {
             // `resize` keeps the initialized room past the data and zeroes only what is new.

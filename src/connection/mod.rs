@@ -384,8 +384,12 @@ impl Connection {
         self.process()
     }
 
-    /// Zero-copy receive, step one: room to read into, at least
-    /// [`Config::read_buffer_size`] bytes. Pass the count read to
+    /// Zero-copy receive, step one: room to read into, usually
+    /// [`Config::read_buffer_size`] bytes (less, but at least 4 KiB, when the buffer's
+    /// allocation is nearly used up; it is reclaimed or grown before the next read) — and more
+    /// while a large frame is arriving: as much as its header said is still to come, up to as
+    /// much as has already arrived of it (and about 1 MiB), so that it takes few reads and the
+    /// room grows with what the peer sends, not with what it declares. Pass the count read to
     /// [`commit_received`](Self::commit_received).
     ///
     /// ```
@@ -398,7 +402,8 @@ impl Connection {
     /// assert!(matches!(conn.poll_event(), Some(wscore::Event::Message(m)) if m.as_bytes() == [0xAA, 0xBB]));
     /// ```
     pub fn receive_buffer(&mut self) -> &mut [u8] {
-        self.recv.buf.spare(self.config.read_buffer_size)
+        let room = self.recv.expected_payload(self.config.receive_mode).max(self.config.read_buffer_size);
+        self.recv.buf.spare(room)
     }
 
     /// Zero-copy receive, step two: `n` bytes were written at the start of

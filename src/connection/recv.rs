@@ -87,6 +87,26 @@ impl Receiver {
         self.buf.len() + self.message.as_ref().map_or(0, |m| m.data.len())
     }
 
+    /// Room worth offering for the next read while an uncompressed data frame arrives in
+    /// message mode (where it will be held whole anyway): what is still to come of it, but no
+    /// more than has arrived of it already (so room, which is zeroed when first offered, grows
+    /// with what the peer really sends, not with what its header claims), and no more than
+    /// [`ReceiveBuffer::reserve`] made room for; 0 otherwise.
+    pub(super) fn expected_payload(&self, mode: ReceiveMode) -> usize {
+        match &self.frame {
+            Some(frame)
+                if mode == ReceiveMode::Message
+                    && !frame.opcode.is_control()
+                    && self.message.as_ref().is_some_and(|m| !m.compressed) =>
+            {
+                let missing = frame.remaining.saturating_sub(self.buf.len() as u64);
+                let missing = usize::try_from(missing).unwrap_or(usize::MAX);
+                missing.min(self.buf.len()).min(super::buffer::RESERVE_AHEAD_MAX)
+            }
+            _ => 0,
+        }
+    }
+
     /// Drops all input (after a failure or the peer's close).
     pub(super) fn discard(&mut self) {
         self.buf.clear();
@@ -289,7 +309,10 @@ impl Connection {
             }
         }
         self.recv.buf.advance(header_len);
-        if !header.opcode.is_control() && self.config.receive_mode == ReceiveMode::Message {
+        let held_whole = self.config.receive_mode == ReceiveMode::Message
+            && !header.opcode.is_control()
+            && self.recv.message.as_ref().is_some_and(|m| !m.compressed);
+        if held_whole {
             // The payload will be held whole: room for it now (and for the read that ends it,
             // which may run into the next frame), not by doubling as it arrives.
             let missing = header.payload_len.saturating_sub(self.recv.buf.len() as u64);
@@ -445,5 +468,42 @@ impl Connection {
             OpCode::Continuation | OpCode::Text | OpCode::Binary => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Config, Connection, Event};
+    use alloc::vec;
+
+    /// A masked binary frame header (the payload, all zero, masks to the key itself).
+    fn header(len: u64) -> alloc::vec::Vec<u8> {
+        let mut out = vec![0x82, 0x80 | 127];
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(&[0, 0, 0, 0]);
+        out
+    }
+
+    #[test]
+    fn read_room_grows_with_what_arrived_of_a_large_frame() {
+        let mut conn = Connection::server(Config::default());
+        let len = 1 << 20;
+        conn.receive(&header(len)).unwrap();
+        // Nothing of the payload yet: the usual room, whatever the header declares.
+        assert_eq!(conn.receive_buffer().len(), 16 << 10);
+        let mut arrived = 0;
+        let mut reads = 0;
+        while arrived < len as usize {
+            let room = conn.receive_buffer();
+            assert!(room.len() <= (len as usize - arrived).max(16 << 10), "never more than is to come");
+            assert!(room.len() <= arrived.max(16 << 10), "never more than arrived already");
+            let n = room.len().min(len as usize - arrived);
+            conn.commit_received(n).unwrap();
+            arrived += n;
+            reads += 1;
+        }
+        // 16 KiB, 16, 32, 64, ... 512 KiB: doubling, not 64 reads of 16 KiB.
+        assert!(reads <= 8, "{reads} reads");
+        assert!(matches!(conn.poll_event(), Some(Event::Message(m)) if m.len() == len as usize));
     }
 }

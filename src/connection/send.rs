@@ -13,8 +13,10 @@ use alloc::collections::VecDeque;
 use bytes::{Buf, Bytes, BytesMut};
 
 /// Encoded output is kept to about this much; the rest waits, unencoded, in the queues, so a
-/// control frame is never stuck behind more than this (plus one frame).
-const ENCODE_AHEAD: usize = 64 << 10;
+/// control frame is never stuck behind more than this (plus one frame). Large enough that a
+/// large message goes out in few vectored writes (four 64 KiB frames each; unmasked payloads
+/// are not copied to be encoded, so on a server this costs no memory).
+const ENCODE_AHEAD: usize = 256 << 10;
 /// Automatic pongs are encoded one by one while less than this is waiting to be written; past
 /// it, only the newest pending pong is kept (RFC 6455 §5.5.3).
 const PONG_BACKLOG: usize = 1 << 10;
