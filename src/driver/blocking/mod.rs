@@ -432,8 +432,14 @@ impl<S: Read + Write + Transport> WebSocket<S> {
     /// ```
     pub fn read(&mut self) -> Result<Option<Event>, DriverError> {
         loop {
-            if let Turn::Report(event) = self.driven.turn()? {
-                return Ok(event);
+            match self.driven.turn()? {
+                Turn::Report(event) => return Ok(event),
+                Turn::Linger(until) => {
+                    transport::linger(&mut self.driven.stream, &mut self.read_timeout, until);
+                    self.driven.end_linger();
+                    continue;
+                }
+                Turn::Wait => {}
             }
             let now = Instant::now();
             let deadline = self.driven.conn.poll_timeout();
@@ -495,8 +501,7 @@ impl<S: Read + Write + Transport> WebSocket<S> {
     /// # Ok::<(), wscore::DriverError>(())
     /// ```
     pub fn send_fragment(&mut self, kind: MessageKind, data: impl Into<Bytes>, last: bool) -> Result<(), DriverError> {
-        self.driven.conn.send_fragment(kind, data, last)?;
-        self.flush()
+        self.driven.command(|conn| conn.send_fragment(kind, data, last))
     }
 
     /// Queues a message without writing it (unless the write buffer is full: then what is
@@ -524,8 +529,7 @@ impl<S: Read + Write + Transport> WebSocket<S> {
     /// # Ok::<(), wscore::DriverError>(())
     /// ```
     pub fn ping(&mut self, payload: impl Into<Bytes>) -> Result<(), DriverError> {
-        self.driven.conn.ping(payload)?;
-        self.flush()
+        self.driven.command(|conn| conn.ping(payload))
     }
 
     /// Sends an unsolicited pong (at most 125 bytes), e.g. a one-way heartbeat.
@@ -536,8 +540,7 @@ impl<S: Read + Write + Transport> WebSocket<S> {
     /// # Ok::<(), wscore::DriverError>(())
     /// ```
     pub fn pong(&mut self, payload: impl Into<Bytes>) -> Result<(), DriverError> {
-        self.driven.conn.pong(payload)?;
-        self.flush()
+        self.driven.command(|conn| conn.pong(payload))
     }
 
     /// Starts the close handshake (or answers the peer's close) and writes the close frame.
@@ -551,8 +554,7 @@ impl<S: Read + Write + Transport> WebSocket<S> {
     /// # Ok::<(), wscore::DriverError>(())
     /// ```
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), DriverError> {
-        self.driven.conn.close(code, reason)?;
-        self.flush()
+        self.driven.command(|conn| conn.close(code, reason))
     }
 
     /// Writes out everything queued (by [`queue`](Self::queue), or left by an interrupted

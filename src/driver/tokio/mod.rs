@@ -416,8 +416,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// # Ok(()) }
     /// ```
     pub async fn feed(&mut self, message: Message) -> Result<(), DriverError> {
-        poll_fn(|cx| self.inner.poll_ready(cx)).await?;
-        Ok(self.inner.conn.send(message)?)
+        poll_fn(|cx| self.inner.poll_ready(&mut self.timer, cx, None)).await?;
+        self.inner.command(|conn| conn.send(message))
     }
 
     /// Sends a text message.
@@ -456,8 +456,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         data: impl Into<Bytes>,
         last: bool,
     ) -> Result<(), DriverError> {
-        poll_fn(|cx| self.inner.poll_ready(cx)).await?;
-        self.inner.conn.send_fragment(kind, data, last)?;
+        poll_fn(|cx| self.inner.poll_ready(&mut self.timer, cx, None)).await?;
+        self.inner.command(|conn| conn.send_fragment(kind, data, last))?;
         self.flush().await
     }
 
@@ -469,7 +469,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// # Ok(()) }
     /// ```
     pub async fn ping(&mut self, payload: impl Into<Bytes>) -> Result<(), DriverError> {
-        self.inner.conn.ping(payload)?;
+        self.inner.command(|conn| conn.ping(payload))?;
         self.flush().await
     }
 
@@ -481,7 +481,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// # Ok(()) }
     /// ```
     pub async fn pong(&mut self, payload: impl Into<Bytes>) -> Result<(), DriverError> {
-        self.inner.conn.pong(payload)?;
+        self.inner.command(|conn| conn.pong(payload))?;
         self.flush().await
     }
 
@@ -495,7 +495,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// # Ok(()) }
     /// ```
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), DriverError> {
-        self.inner.conn.close(code, reason)?;
+        self.inner.command(|conn| conn.close(code, reason))?;
         self.flush().await
     }
 
@@ -507,7 +507,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// # Ok(()) }
     /// ```
     pub async fn flush(&mut self) -> Result<(), DriverError> {
-        poll_fn(|cx| self.inner.poll_flush(cx)).await
+        poll_fn(|cx| self.inner.poll_flush(&mut self.timer, cx, None)).await
     }
 
     /// Splits the connection into a [`ReadHalf`] and a [`WriteHalf`] for two tasks. Polling
@@ -620,20 +620,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocketStream<S> {
     type Error = DriverError;
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), DriverError>> {
-        self.get_mut().inner.poll_ready(cx)
+        let this = self.get_mut();
+        this.inner.poll_ready(&mut this.timer, cx, None)
     }
 
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), DriverError> {
-        Ok(self.get_mut().inner.conn.send(message)?)
+        self.get_mut().inner.command(|conn| conn.send(message))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), DriverError>> {
-        self.get_mut().inner.poll_flush(cx)
+        let this = self.get_mut();
+        this.inner.poll_flush(&mut this.timer, cx, None)
     }
 
     /// Sends close 1000 (unless a close frame was sent already) and flushes. The close
     /// handshake completes on the stream side: keep reading until `None`.
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), DriverError>> {
-        self.get_mut().inner.poll_close(cx)
+        let this = self.get_mut();
+        this.inner.poll_close(&mut this.timer, cx, None)
     }
 }

@@ -5,6 +5,7 @@ use super::inner::{Inner, Timer, lock, message_of};
 use crate::close::CloseCode;
 use crate::connection::{Connection, Event, Message, MessageKind, State};
 use crate::driver::DriverError;
+use crate::error::SendError;
 use crate::utf8::Utf8Bytes;
 use ::tokio::io::{AsyncRead, AsyncWrite};
 use alloc::sync::Arc;
@@ -64,13 +65,18 @@ struct Shared<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
     /// Runs a write-side poll for the write half: registers its task, writes with the shared
-    /// waker, and wakes the read half if the command moved a deadline (the read half owns the
-    /// timer).
-    fn writer_poll<T>(&self, cx: &mut Context<'_>, poll: impl FnOnce(&mut Inner<S>, &mut Context<'_>) -> T) -> T {
+    /// waker (the write half's own timer with its own `cx`), and wakes the read half if the
+    /// poll moved a deadline or ended the connection (the read half owns the main timer and
+    /// finishes the shutdown).
+    fn writer_poll<T>(
+        &self,
+        cx: &mut Context<'_>,
+        poll: impl FnOnce(&mut Inner<S>, &mut Context<'_>, &Waker) -> T,
+    ) -> T {
         HalfWakers::register(&self.wakers.writer, cx.waker());
         let mut inner = lock(&self.inner);
         let deadline = inner.conn.poll_timeout();
-        let result = poll(&mut inner, &mut Context::from_waker(&self.write_waker));
+        let result = poll(&mut inner, cx, &self.write_waker);
         if inner.conn.poll_timeout() != deadline {
             HalfWakers::wake(&self.wakers.reader);
         }
@@ -82,7 +88,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
 pub(super) fn halves<S>(inner: Inner<S>, timer: Timer) -> (ReadHalf<S>, WriteHalf<S>) {
     let wakers = Arc::new(HalfWakers::default());
     let shared = Arc::new(Shared { inner: Mutex::new(inner), write_waker: Waker::from(Arc::clone(&wakers)), wakers });
-    (ReadHalf { shared: Arc::clone(&shared), timer }, WriteHalf { shared })
+    (ReadHalf { shared: Arc::clone(&shared), timer }, WriteHalf { shared, timer: Timer::default() })
 }
 
 /// The reading half of a [split](super::WebSocketStream::split) connection: a [`Stream`] of
@@ -169,21 +175,40 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for ReadHalf<S> {
 
 /// The writing half of a [split](super::WebSocketStream::split) connection: a [`Sink`] of messages,
 /// with inherent async methods for the same.
+///
+/// A write that the stream does not take keeps the connection's deadlines running on a timer
+/// of the write half's own, so a peer that stops reading fails the connection (at the
+/// keepalive or write-stall deadline) even while the read half is not polled, and the write
+/// reports that failure.
 #[derive(Debug)]
 pub struct WriteHalf<S> {
     shared: Arc<Shared<S>>,
+    timer: Timer,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
-    /// Runs a command on the connection (waking the read half if it moved a deadline).
-    fn command<T>(&self, command: impl FnOnce(&mut Connection) -> T) -> T {
+    /// Runs a command on the connection (waking the read half if it moved a deadline). A
+    /// command refused because the connection failed reports that failure.
+    fn command<T>(&self, command: impl FnOnce(&mut Connection) -> Result<T, SendError>) -> Result<T, DriverError> {
         let mut inner = lock(&self.shared.inner);
         let deadline = inner.conn.poll_timeout();
-        let result = command(&mut inner.conn);
+        let result = inner.command(command);
         if inner.conn.poll_timeout() != deadline {
             HalfWakers::wake(&self.shared.wakers.reader);
         }
         result
+    }
+
+    /// Polls until the sink is ready for a message.
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), DriverError>> {
+        let timer = &mut self.timer;
+        self.shared.writer_poll(cx, |inner, cx, waker| inner.poll_ready(timer, cx, Some(waker)))
+    }
+
+    /// Polls until everything queued is written.
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), DriverError>> {
+        let timer = &mut self.timer;
+        self.shared.writer_poll(cx, |inner, cx, waker| inner.poll_flush(timer, cx, Some(waker)))
     }
 
     /// Queues a message and writes out everything queued.
@@ -208,8 +233,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// # Ok(()) }
     /// ```
     pub async fn feed(&mut self, message: Message) -> Result<(), DriverError> {
-        poll_fn(|cx| self.shared.writer_poll(cx, Inner::poll_ready)).await?;
-        Ok(self.command(|conn| conn.send(message))?)
+        poll_fn(|cx| self.poll_ready(cx)).await?;
+        self.command(|conn| conn.send(message))
     }
 
     /// Sends a text message.
@@ -248,7 +273,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
         data: impl Into<Bytes>,
         last: bool,
     ) -> Result<(), DriverError> {
-        poll_fn(|cx| self.shared.writer_poll(cx, Inner::poll_ready)).await?;
+        poll_fn(|cx| self.poll_ready(cx)).await?;
         self.command(|conn| conn.send_fragment(kind, data, last))?;
         self.flush().await
     }
@@ -298,7 +323,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// # Ok(()) }
     /// ```
     pub async fn flush(&mut self) -> Result<(), DriverError> {
-        poll_fn(|cx| self.shared.writer_poll(cx, Inner::poll_flush)).await
+        poll_fn(|cx| self.poll_flush(cx)).await
     }
 
     /// Whether the connection is open, closing or over.
@@ -318,20 +343,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WriteHalf<S> {
     type Error = DriverError;
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), DriverError>> {
-        self.shared.writer_poll(cx, Inner::poll_ready)
+        self.get_mut().poll_ready(cx)
     }
 
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), DriverError> {
-        Ok(self.command(|conn| conn.send(message))?)
+        self.command(|conn| conn.send(message))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), DriverError>> {
-        self.shared.writer_poll(cx, Inner::poll_flush)
+        self.get_mut().poll_flush(cx)
     }
 
     /// Sends close 1000 (unless a close frame was sent already) and flushes; the read half
     /// completes the close handshake.
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), DriverError>> {
-        self.shared.writer_poll(cx, Inner::poll_close)
+        let this = self.get_mut();
+        let timer = &mut this.timer;
+        this.shared.writer_poll(cx, |inner, cx, waker| inner.poll_close(timer, cx, Some(waker)))
     }
 }
