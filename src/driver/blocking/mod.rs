@@ -259,32 +259,20 @@ impl<S: Read + Write + Transport> WebSocket<S> {
         early: &[u8],
     ) -> Result<Self, DriverError> {
         let mut handshake = ClientHandshake::new(request, config);
-        let timed_out = |e: io::Error| if is_timeout(&e) { HandshakeError::Timeout.into() } else { DriverError::Io(e) };
-        stream.set_write_timeout(time_until(deadline, Instant::now()))?;
-        stream.write_all(&handshake.request_bytes()).and_then(|()| stream.flush()).map_err(timed_out)?;
-        if !early.is_empty() {
-            if let Some(conn) = handshake.receive(early)? {
-                return Ok(Self::from_connection(stream, conn));
-            }
-        }
         let mut buf = [0u8; 4096];
-        loop {
-            let now = Instant::now();
-            if deadline.is_some_and(|at| at <= now) {
-                return Err(HandshakeError::Timeout.into());
-            }
-            stream.set_read_timeout(time_until(deadline, now))?;
-            let result = match stream.read(&mut buf) {
-                Ok(0) => handshake.receive_eof().map(|()| None),
-                Ok(n) => handshake.receive(&buf[..n.min(buf.len())]),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if is_timeout(&e) && deadline.is_some() => continue,
-                Err(e) => return Err(e.into()),
-            };
-            if let Some(conn) = result? {
-                return Ok(Self::from_connection(stream, conn));
-            }
-        }
+        let conn =
+            connect::exchange(
+                &mut stream,
+                &handshake.request_bytes(),
+                early,
+                deadline,
+                &mut buf,
+                |input| match input {
+                    Some(bytes) => Ok(handshake.receive(bytes)?),
+                    None => Ok(handshake.receive_eof().map(|()| None)?),
+                },
+            )?;
+        Ok(Self::from_connection(stream, conn))
     }
 
     /// Performs the server upgrade with the default configuration, accepting every valid

@@ -347,9 +347,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 }
 
-/// Turns events into the messages a [`Stream`] yields: control events are skipped (their
-/// replies are automatic), pieces of messages are an error.
-pub(super) fn message_of(event: Event) -> Option<Result<Message, DriverError>> {
+/// The next item of a [`Stream`](futures_core::Stream) of messages, from `poll_event`: control
+/// events are skipped (their replies are automatic), pieces of messages are an error.
+pub(super) fn poll_next_message(
+    cx: &mut Context<'_>,
+    mut poll_event: impl FnMut(&mut Context<'_>) -> Poll<Result<Option<Event>, DriverError>>,
+) -> Poll<Option<Result<Message, DriverError>>> {
+    loop {
+        match poll_event(cx) {
+            Poll::Ready(Ok(Some(event))) => {
+                if let Some(item) = message_of(event) {
+                    return Poll::Ready(Some(item));
+                }
+            }
+            Poll::Ready(Ok(None)) => return Poll::Ready(None),
+            Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
+            Poll::Pending => return Poll::Pending,
+        }
+    }
+}
+
+/// Turns events into the messages a [`Stream`](futures_core::Stream) yields: control events
+/// are skipped, pieces of messages are an error.
+fn message_of(event: Event) -> Option<Result<Message, DriverError>> {
     match event {
         Event::Message(message) => Some(Ok(message)),
         Event::Fragment(_) => Some(Err(DriverError::Fragment)),

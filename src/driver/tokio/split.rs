@@ -1,7 +1,8 @@
 //! A [split](super::WebSocketStream::split) connection: a [`ReadHalf`] that drives everything
 //! the connection needs, and a [`WriteHalf`] for sending from another task.
 
-use super::inner::{Inner, Timer, lock, message_of};
+use super::inner::{Inner, Timer, lock, poll_next_message};
+use super::sending::{self, WriteSide};
 use crate::close::CloseCode;
 use crate::connection::{Connection, Event, Message, MessageKind, State};
 use crate::driver::DriverError;
@@ -158,18 +159,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for ReadHalf<S> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        loop {
-            match this.poll_next_event(cx) {
-                Poll::Ready(Ok(Some(event))) => {
-                    if let Some(item) = message_of(event) {
-                        return Poll::Ready(Some(item));
-                    }
-                }
-                Poll::Ready(Ok(None)) => return Poll::Ready(None),
-                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
+        poll_next_message(cx, |cx| this.poll_next_event(cx))
     }
 }
 
@@ -186,10 +176,24 @@ pub struct WriteHalf<S> {
     timer: Timer,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
-    /// Runs a command on the connection (waking the read half if it moved a deadline). A
-    /// command refused because the connection failed reports that failure.
-    fn command<T>(&self, command: impl FnOnce(&mut Connection) -> Result<T, SendError>) -> Result<T, DriverError> {
+impl<S: AsyncRead + AsyncWrite + Unpin> WriteSide for WriteHalf<S> {
+    fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), DriverError>> {
+        let timer = &mut self.timer;
+        self.shared.writer_poll(cx, |inner, cx, waker| inner.poll_ready(timer, cx, Some(waker)))
+    }
+
+    fn poll_written(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), DriverError>> {
+        let timer = &mut self.timer;
+        self.shared.writer_poll(cx, |inner, cx, waker| inner.poll_flush(timer, cx, Some(waker)))
+    }
+
+    fn poll_closed(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), DriverError>> {
+        let timer = &mut self.timer;
+        self.shared.writer_poll(cx, |inner, cx, waker| inner.poll_close(timer, cx, Some(waker)))
+    }
+
+    /// Runs a command on the connection, waking the read half if it moved a deadline.
+    fn command<T>(&mut self, command: impl FnOnce(&mut Connection) -> Result<T, SendError>) -> Result<T, DriverError> {
         let mut inner = lock(&self.shared.inner);
         let deadline = inner.conn.poll_timeout();
         let result = inner.command(command);
@@ -198,19 +202,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
         }
         result
     }
+}
 
-    /// Polls until the sink is ready for a message.
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), DriverError>> {
-        let timer = &mut self.timer;
-        self.shared.writer_poll(cx, |inner, cx, waker| inner.poll_ready(timer, cx, Some(waker)))
-    }
-
-    /// Polls until everything queued is written.
-    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), DriverError>> {
-        let timer = &mut self.timer;
-        self.shared.writer_poll(cx, |inner, cx, waker| inner.poll_flush(timer, cx, Some(waker)))
-    }
-
+impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// Queues a message and writes out everything queued.
     ///
     /// ```no_run
@@ -219,8 +213,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// # Ok(()) }
     /// ```
     pub async fn send(&mut self, message: Message) -> Result<(), DriverError> {
-        self.feed(message).await?;
-        self.flush().await
+        sending::send(self, message).await
     }
 
     /// Queues a message without writing it (waiting first while too much output is queued).
@@ -233,8 +226,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// # Ok(()) }
     /// ```
     pub async fn feed(&mut self, message: Message) -> Result<(), DriverError> {
-        poll_fn(|cx| self.poll_ready(cx)).await?;
-        self.command(|conn| conn.send(message))
+        sending::feed(self, message).await
     }
 
     /// Sends a text message.
@@ -273,9 +265,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
         data: impl Into<Bytes>,
         last: bool,
     ) -> Result<(), DriverError> {
-        poll_fn(|cx| self.poll_ready(cx)).await?;
-        self.command(|conn| conn.send_fragment(kind, data, last))?;
-        self.flush().await
+        sending::send_fragment(self, kind, data.into(), last).await
     }
 
     /// Sends a ping (at most 125 bytes); the pong reaches the read half as [`Event::Pong`].
@@ -286,8 +276,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// # Ok(()) }
     /// ```
     pub async fn ping(&mut self, payload: impl Into<Bytes>) -> Result<(), DriverError> {
-        self.command(|conn| conn.ping(payload))?;
-        self.flush().await
+        sending::control(self, |conn| conn.ping(payload)).await
     }
 
     /// Sends an unsolicited pong (at most 125 bytes).
@@ -298,8 +287,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// # Ok(()) }
     /// ```
     pub async fn pong(&mut self, payload: impl Into<Bytes>) -> Result<(), DriverError> {
-        self.command(|conn| conn.pong(payload))?;
-        self.flush().await
+        sending::control(self, |conn| conn.pong(payload)).await
     }
 
     /// Starts the close handshake (or answers the peer's close) and writes the close frame;
@@ -311,8 +299,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// # Ok(()) }
     /// ```
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), DriverError> {
-        self.command(|conn| conn.close(code, reason))?;
-        self.flush().await
+        sending::control(self, |conn| conn.close(code, reason)).await
     }
 
     /// Writes out everything queued.
@@ -323,7 +310,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// # Ok(()) }
     /// ```
     pub async fn flush(&mut self) -> Result<(), DriverError> {
-        poll_fn(|cx| self.poll_flush(cx)).await
+        sending::flush(self).await
     }
 
     /// Whether the connection is open, closing or over.
@@ -343,22 +330,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WriteHalf<S> {
     type Error = DriverError;
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), DriverError>> {
-        self.get_mut().poll_ready(cx)
+        self.get_mut().poll_room(cx)
     }
 
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), DriverError> {
-        self.command(|conn| conn.send(message))
+        self.get_mut().command(|conn| conn.send(message))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), DriverError>> {
-        self.get_mut().poll_flush(cx)
+        self.get_mut().poll_written(cx)
     }
 
     /// Sends close 1000 (unless a close frame was sent already) and flushes; the read half
     /// completes the close handshake.
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), DriverError>> {
-        let this = self.get_mut();
-        let timer = &mut this.timer;
-        this.shared.writer_poll(cx, |inner, cx, waker| inner.poll_close(timer, cx, Some(waker)))
+        self.get_mut().poll_closed(cx)
     }
 }
