@@ -2,7 +2,8 @@
 //!
 //! - [`Error`]: the peer or the transport misbehaved. Fatal and sticky: once returned, every later
 //!   `receive`, `commit_received` and `receive_eof` returns it again (`handle_timeout` reports
-//!   only the failures it causes), the close frame with [`Error::close_code`] is queued, and the
+//!   only the failures it causes), the close frame with [`Error::close_code`] is queued (unless
+//!   the transport is given up on: [`Error::CloseTimeout`], [`Error::WriteTimeout`]), and the
 //!   connection asks for the transport to be shut down.
 //! - [`SendError`]: the local caller misused the API (sent after closing, a 126-byte ping...).
 //!   Nothing was queued and the connection stays usable.

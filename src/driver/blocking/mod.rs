@@ -42,11 +42,25 @@
 //! returns `Ok(None)` once the close handshake is complete and the transport shut down, and an
 //! error when the connection failed (after the events received before the failure).
 //!
+//! The end is a lingering close: `read` shuts down the sending side first, then reads and
+//! discards what the peer still sends until it closes too, or until the close deadline
+//! ([`Connection::linger_deadline`]), and only then closes the transport and returns. Closing
+//! with unread input would make the kernel reset the connection, which can destroy our close
+//! frame in flight (a peer still sending the rest of a message we refused would never learn
+//! why). Streams that cannot shut down one direction alone close at once
+//! ([`Transport::shutdown_write`]).
+//!
+//! A send, flush or close that the connection's failure cut short (a deadline fired while the
+//! write was stuck, and the output was dropped) returns that failure, as
+//! [`DriverError::Connection`], and so does every later command.
+//!
 //! ## Timeouts
 //!
-//! The connection's deadlines (keepalive pings, the pong deadline, the close handshake) become
-//! the stream's read and write timeouts through the [`Transport`] trait, implemented for
-//! [`TcpStream`] and, on Unix, `UnixStream`. A stream without timeouts can be wrapped in
+//! The connection's deadlines (keepalive pings, the pong deadline, the close handshake, the
+//! write-stall deadline of [`Config::write_timeout`]) become the stream's read and write
+//! timeouts through the [`Transport`] trait, implemented for [`TcpStream`] and, on Unix,
+//! `UnixStream`. So a write to a peer that stopped reading fails at the write deadline (30 s by
+//! default) instead of blocking forever. A stream without timeouts can be wrapped in
 //! [`Untimed`] (or implement [`Transport`] with its no-op defaults): it works, but timers only
 //! fire when bytes arrive. Streams must be blocking; on a non-blocking stream, `read` and the
 //! send methods return the `WouldBlock` error and can be called again.

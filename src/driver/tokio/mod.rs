@@ -33,9 +33,21 @@
 //! ## Reading drives everything
 //!
 //! Polling for the next message (or event) also writes queued output, answers pings, echoes
-//! the peer's close, fires the connection's timers (keepalive pings, the pong and close
-//! deadlines, through one `tokio::time::Sleep`) and shuts the transport down when the
-//! connection asks. Keep polling until it returns `None`.
+//! the peer's close, fires the connection's timers (keepalive pings, the pong, close and
+//! write-stall deadlines, through one `tokio::time::Sleep`) and shuts the transport down when
+//! the connection asks. Keep polling until it returns `None`.
+//!
+//! The end is a lingering close: the sending side is shut down first (`poll_shutdown`), then
+//! what the peer still sends is read and discarded until it closes too, or until the close
+//! deadline ([`Connection::linger_deadline`]); only then is the end (or the failure) returned.
+//! Closing with unread input would make the kernel reset the connection, which can destroy our
+//! close frame in flight.
+//!
+//! Writes keep the deadlines too: while the stream takes nothing, `send`, `feed`, `flush`,
+//! `close` and the [`Sink`] run the connection's timers, so against a peer that stopped reading
+//! they fail at the keepalive or write-stall deadline ([`Config::write_timeout`], 30 s by
+//! default) instead of waiting forever. A command that the connection's failure cut short
+//! returns that failure, as [`DriverError::Connection`], and so does every later command.
 //!
 //! ## Writing in batches
 //!
@@ -48,7 +60,9 @@
 //!
 //! [`WebSocketStream::split`] gives a [`ReadHalf`] and a [`WriteHalf`] for two tasks. They
 //! share the connection (a `std::sync::Mutex`, held only while polling: the core never
-//! blocks). Automatic replies and keepalive keep working when only the read half is polled.
+//! blocks). Automatic replies and keepalive keep working when only the read half is polled,
+//! and a write half stuck on a peer that stopped reading fails at the deadlines on its own
+//! timer when only the write half is.
 //!
 //! ## Timers and the clock
 //!
