@@ -210,7 +210,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                         self.transport.closing = Closing::Done;
                         continue;
                     }
-                    let mut scratch = [0u8; 2048];
+                    let mut scratch = [0u8; 8 << 10];
                     let mut buf = ReadBuf::new(&mut scratch);
                     match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
                         Poll::Ready(Ok(())) if !buf.filled().is_empty() => {} // discarded
