@@ -24,8 +24,10 @@
 //!   [`HandshakeError::Rejected`](wscore::HandshakeError::Rejected);
 //! - **a message size cap**: [`Config::max_message_size`] of 256 KiB. A larger message fails
 //!   the connection with close code 1009 (too big) as soon as a frame header announces more;
-//!   the core sends the close frame, the driver reports [`Error::Protocol`], and the server
-//!   reads on for a moment before closing the socket so the client gets to read that frame;
+//!   the core queues the close frame and the driver writes it, then reads and discards what the
+//!   client still sends until it closes too (a lingering close, bounded by
+//!   [`Config::close_timeout`]), so that the client gets to read that frame, and only then
+//!   reports [`Error::Protocol`];
 //! - **a graceful shutdown**: on Ctrl-C every connection is closed with 1001 (going away), so
 //!   clients know to reconnect later; a second Ctrl-C exits at once.
 //!
@@ -35,7 +37,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -46,8 +47,6 @@ use wscore::{Accept, CloseCode, Config, DriverError, Error, Event, Reject, Reque
 const MAX_MESSAGE: usize = 256 << 10;
 /// How long shutdown waits for the close handshakes (the core gives up after its close timeout).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
-/// How long a failed connection keeps reading so the client can take the close frame.
-const LINGER: Duration = Duration::from_secs(2);
 const USAGE: &str = "usage: auth_echo_server [ADDR] [--session TOKEN]...";
 
 fn config() -> Config {
@@ -181,23 +180,12 @@ async fn serve(tcp: TcpStream, peer: SocketAddr, sessions: Arc<[String]>, mut sh
     match echo(&mut ws, &mut shutdown).await {
         Ok(Some(frame)) => println!("{peer}: closed by the client: {} {:?}", frame.0, frame.1),
         Ok(None) => println!("{peer}: closed"),
+        // The driver lingered already: the client had the close frame before this returned.
         Err(DriverError::Connection(e @ Error::Protocol(_))) => {
             println!("{peer}: failed: {e} (sent close code {})", e.close_code());
-            linger(ws.into_inner().0).await;
         }
         Err(e) => println!("{peer}: ended: {e}"),
     }
-}
-
-/// A lingering close. After a protocol failure the core sent its close frame and the driver
-/// shut our sending side down, but the client may still be sending (the rest of a message that
-/// was too big). Closing a socket with unread input makes the kernel answer with a reset,
-/// which can destroy the close frame before the client reads it; so read and discard until
-/// the client closes too, for a moment at most.
-async fn linger(mut tcp: TcpStream) {
-    let mut buf = vec![0u8; 16 << 10];
-    let drain = async { while matches!(tcp.read(&mut buf).await, Ok(n) if n > 0) {} };
-    let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
 /// Echoes messages until the connection is over; closes with 1001 once `shutdown` turns true.

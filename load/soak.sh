@@ -6,13 +6,16 @@
 #                                # without deflate
 #                                # (about 30 s on 2 cores after the build)
 #   ROUNDS=10 bash load/soak.sh  # a longer soak
+#   PORT_BASE=9400 bash load/soak.sh  # other ports (default 9300-9302)
 #
 # Message sizes are log-uniform from 0 B to 1 MiB, with a quarter of each round's bytes in
 # messages of 512 KiB to 1 MiB and the length-encoding edges (125/126, 65535/65536, 1 MiB)
 # every round; each round prints how many messages fell in each size class.
 #
-# std_echo_server (thread per connection) and tokio_echo_server get 1000 connections;
-# embedded_echo_server has a fixed table of 256 slots and gets 200. Ports 9300-9302.
+# Every server gets 1000 connections: std_echo_server (a thread per connection),
+# tokio_echo_server (a task per connection) and embedded_echo_server (one thread, a fixed
+# table of 1024 slots). Ports PORT_BASE to PORT_BASE+2 (9300-9302); a port something else
+# already listens on fails the run (the load would go to that server).
 # Exits non-zero if any run reports a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +23,7 @@ cd "$(dirname "$0")/.."
 ROUNDS="${ROUNDS:-3}"
 SEED="${SEED:-1}"
 ROUND_BYTES="${ROUND_BYTES:-16777216}"
+PORT_BASE="${PORT_BASE:-9300}"
 
 # A thousand client sockets plus a thousand server sockets, in this shell's children.
 want=8192
@@ -42,11 +46,16 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# Whether something accepts connections on the port.
+listening() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
 # Waits until something accepts connections on the port (the server is starting up).
 wait_for_port() {
     local port="$1"
     for _ in $(seq 1 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        if listening "$port"; then
             return 0
         fi
         if ! kill -0 "$server_pid" 2>/dev/null; then
@@ -63,12 +72,19 @@ failures=0
 runs=0
 # Each server twice: offering permessage-deflate (compressed frames, inflate limits, the
 # compression state's memory), then without (plain frames, the zero-copy paths).
-for spec in std_echo_server:9300:1000 tokio_echo_server:9301:1000 embedded_echo_server:9302:200; do
+for spec in std_echo_server:$PORT_BASE:1000 tokio_echo_server:$((PORT_BASE + 1)):1000 \
+    embedded_echo_server:$((PORT_BASE + 2)):1000; do
   for deflate in "" --no-deflate; do
     IFS=: read -r name port connections <<<"$spec"
     echo
     echo "=== $name on port $port: $connections connections, $ROUNDS rounds, seed $SEED ${deflate:-(deflate offered)}"
     log="$(mktemp -t "soak-$name.XXXXXX")"
+    if listening "$port"; then
+        failures=$((failures + 1))
+        runs=$((runs + 1))
+        echo "--- $name $deflate: FAILED (port $port is taken: another soak running? try PORT_BASE)"
+        continue
+    fi
     "$bin/$name" "127.0.0.1:$port" >"$log" 2>&1 &
     server_pid=$!
     runs=$((runs + 1))

@@ -12,6 +12,7 @@
 //! | [`keepalive_interval`](Config::keepalive_interval) | off | a ping is sent every interval |
 //! | [`keepalive_timeout`](Config::keepalive_timeout) | 20 s | close 1011 |
 //! | [`close_timeout`](Config::close_timeout) | 10 s | transport shut down, [`Error::CloseTimeout`](crate::Error::CloseTimeout) |
+//! | [`write_timeout`](Config::write_timeout) | 30 s | no close frame, transport shut down, [`Error::WriteTimeout`](crate::Error::WriteTimeout) |
 
 use core::time::Duration;
 
@@ -48,6 +49,7 @@ pub struct Config {
     pub(crate) keepalive_interval: Option<Duration>,
     pub(crate) keepalive_timeout: Duration,
     pub(crate) close_timeout: Duration,
+    pub(crate) write_timeout: Option<Duration>,
     pub(crate) max_handshake_size: usize,
     pub(crate) max_headers: usize,
     pub(crate) handshake_timeout: Option<Duration>,
@@ -69,6 +71,7 @@ impl Default for Config {
             keepalive_interval: None,
             keepalive_timeout: Duration::from_secs(20),
             close_timeout: Duration::from_secs(10),
+            write_timeout: Some(Duration::from_secs(30)),
             max_handshake_size: 16 << 10,
             max_headers: 64,
             handshake_timeout: Some(Duration::from_secs(10)),
@@ -166,6 +169,43 @@ impl Config {
         self
     }
 
+    /// How long output may wait without the transport taking any of it before the connection
+    /// fails with [`Error::WriteTimeout`](crate::Error::WriteTimeout) (`None`: wait forever).
+    /// Default 30 s.
+    ///
+    /// This is what stops a peer that stops reading from holding a thread or task (and up to
+    /// [`max_write_buffer`](Self::max_write_buffer) of memory) forever: keepalive is off by
+    /// default, and a blocked write never sees a pong deadline anyway. The clock restarts
+    /// whenever the driver writes at least one byte ([`advance_transmit`] with `n > 0`), so a
+    /// slow but live reader is never cut off, however large the backlog; only a transport that
+    /// takes nothing at all for the whole period fails. 30 s is longer than the keepalive and
+    /// close deadlines (20 s, 10 s), so those report first when they apply, and is the order of
+    /// magnitude web servers use for the same guard (nginx's `send_timeout`, "between two
+    /// successive write operations", is 60 s).
+    ///
+    /// No close frame is sent: a peer that reads nothing would not read it either. The
+    /// connection asks for the transport to be shut down at once (no lingering close).
+    ///
+    /// The deadline is measured from the first [`handle_timeout`] after output was queued or
+    /// last written (an anchor request, like the other deadlines): a driver that writes as soon
+    /// as output is queued, as the drive loop does, measures exactly the time its writes are
+    /// stuck.
+    ///
+    /// [`advance_transmit`]: crate::Connection::advance_transmit
+    /// [`handle_timeout`]: crate::Connection::handle_timeout
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = wscore::Config::default().write_timeout(Some(Duration::from_secs(5)));
+    /// assert_eq!(config.get_write_timeout(), Some(Duration::from_secs(5)));
+    /// assert_eq!(wscore::Config::default().get_write_timeout(), Some(Duration::from_secs(30)));
+    /// ```
+    #[must_use]
+    pub fn write_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+
     /// The largest HTTP upgrade request or response head, in bytes.
     #[must_use]
     pub fn max_handshake_size(mut self, bytes: usize) -> Self {
@@ -214,6 +254,12 @@ impl Config {
     #[must_use]
     pub fn get_max_frame_size(&self) -> usize {
         self.max_frame_size
+    }
+
+    /// The configured write-stall deadline ([`write_timeout`](Self::write_timeout)).
+    #[must_use]
+    pub fn get_write_timeout(&self) -> Option<Duration> {
+        self.write_timeout
     }
 
     /// The configured receive mode.

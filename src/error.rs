@@ -2,7 +2,8 @@
 //!
 //! - [`Error`]: the peer or the transport misbehaved. Fatal and sticky: once returned, every later
 //!   `receive`, `commit_received` and `receive_eof` returns it again (`handle_timeout` reports
-//!   only the failures it causes), the close frame with [`Error::close_code`] is queued, and the
+//!   only the failures it causes), the close frame with [`Error::close_code`] is queued (unless
+//!   the transport is given up on: [`Error::CloseTimeout`], [`Error::WriteTimeout`]), and the
 //!   connection asks for the transport to be shut down.
 //! - [`SendError`]: the local caller misused the API (sent after closing, a 126-byte ping...).
 //!   Nothing was queued and the connection stays usable.
@@ -119,17 +120,23 @@ pub enum Error {
     /// [`Config::close_timeout`](crate::Config::close_timeout).
     #[error("close handshake not completed before the deadline")]
     CloseTimeout,
+    /// Output waited [`Config::write_timeout`](crate::Config::write_timeout) without the
+    /// transport taking a single byte of it: the peer stopped reading. No close frame was
+    /// queued (it could not be written either) and the transport is to be shut down at once.
+    #[error("the peer read none of our output before the write deadline")]
+    WriteTimeout,
 }
 
 impl Error {
     /// The close code that describes this failure: the code sent for protocol errors, 1011 for a
-    /// keepalive timeout, 1006 (never sent on the wire) when the transport just went away.
+    /// keepalive timeout, 1006 (never sent on the wire) when the transport just went away or
+    /// was given up on (close deadline, write deadline: no close frame went out).
     #[must_use]
     pub const fn close_code(&self) -> CloseCode {
         match self {
             Self::Protocol(e) => e.close_code(),
             Self::KeepaliveTimeout => CloseCode::INTERNAL,
-            Self::UnexpectedEof | Self::CloseTimeout => CloseCode::ABNORMAL,
+            Self::UnexpectedEof | Self::CloseTimeout | Self::WriteTimeout => CloseCode::ABNORMAL,
         }
     }
 }

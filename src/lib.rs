@@ -148,7 +148,10 @@
 //! ## Limits
 //!
 //! Every limit on what the peer controls has a safe default and a setting in [`Config`]; see
-//! the table in the [`config` module docs](crate::Config). Non-minimal length encodings are
+//! the table in the [`config` module docs](crate::Config). That includes time: a peer that
+//! stops reading fails the connection with [`Error::WriteTimeout`] once output has waited
+//! [`Config::write_timeout`] (30 s) without a byte written, so it cannot hold a thread or task
+//! forever. Non-minimal length encodings are
 //! rejected (RFC 6455 §5.2 says the minimal encoding MUST be used).
 //!
 //! ## Panics

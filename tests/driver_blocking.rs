@@ -296,6 +296,8 @@ fn protocol_violation_is_reported_after_the_close_frame() {
     let close = &received[head_end..];
     assert_eq!(close[0], 0x88);
     assert_eq!(u16::from_be_bytes([close[2], close[3]]), 1002);
+    // The server lingers (reading on) until we close too: it reports its error after that.
+    drop(tcp);
 
     let (events, error) = server.join().unwrap();
     assert_eq!(events, [Event::Message(Message::Text("ok".into()))], "the message before the violation");

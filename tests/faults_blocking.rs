@@ -1,7 +1,8 @@
 //! The blocking driver (`WebSocket`, and its `Reader`/`Writer` halves) against a raw TCP peer
 //! that fails at the transport level: it resets the connection in the middle of a frame,
 //! half-closes it (in the middle of a frame, and after a complete message), stops reading
-//! while we send, or stops answering altogether.
+//! while we send (with keepalive, and with only the write-stall deadline), stops answering
+//! altogether, or keeps sending after a frame we refused (the lingering close).
 //!
 //! Each test asserts the exact error (what happened), that reading afterwards returns the end
 //! (`Ok(None)`, no hang), and that the driver let go of the connection: buffers emptied, the
@@ -20,8 +21,9 @@ use std::thread;
 use std::time::Duration;
 
 use harness::raw_peer::{
-    CHUNK, HANG_GUARD, SEND_BUFFER, assert_let_go, frames_of, half_text_frame, keepalive_failure_frames,
-    short_deadlines, spawn_mute_client, spawn_mute_server, spawn_raw_server, spawn_silent_client, spawn_stalled_peer,
+    CHUNK, HANG_GUARD, LINGER_TEST_LIMIT, SEND_BUFFER, assert_let_go, assert_only_close, frames_of, half_text_frame,
+    keepalive_failure_frames, short_deadlines, spawn_mute_client, spawn_mute_server, spawn_raw_server,
+    spawn_sending_client, spawn_silent_client, spawn_stalled_peer, violation_then_more,
 };
 use harness::unmasked;
 use wscore::blocking::{Reader, WebSocket, Writer};
@@ -278,9 +280,6 @@ fn peer_that_stops_reading_fails_the_connection_at_the_keepalive_deadline() {
 
 /// What the send that runs into the failure returns: the failure itself.
 #[test]
-#[ignore = "driver bug: a send whose write runs into the keepalive deadline returns Ok(()) (its \
-            message was dropped) and the next one SendError::Closed, instead of \
-            Connection(KeepaliveTimeout); see the report"]
 fn send_to_a_peer_that_stops_reading_reports_the_keepalive_timeout() {
     for split in [false, true] {
         let (url, stop, peer) = spawn_stalled_peer();
@@ -294,6 +293,40 @@ fn send_to_a_peer_that_stops_reading_reports_the_keepalive_timeout() {
         assert!(matches!(error, DriverError::Connection(Error::KeepaliveTimeout)), "{kind}: {error:?}");
         stop.send(()).expect("wake the peer");
         let _ = peer.join().expect("peer");
+    }
+}
+
+/// Without keepalive (the default), the write-stall deadline lets go of a peer that stops
+/// reading: the send that runs into it reports `WriteTimeout`, no close frame is sent (the peer
+/// would not read it), and the socket is shut down.
+#[test]
+fn peer_that_stops_reading_fails_the_connection_at_the_write_deadline() {
+    for split in [false, true] {
+        let (url, stop, peer) = spawn_stalled_peer();
+        let config = Config::default().write_timeout(Some(Duration::from_millis(200)));
+        let mut under = Under::connect_small_buffers(&url, config, split);
+        let kind = under.kind();
+        let (error, read, mut under) = no_hang("sending to a peer that does not read", move || {
+            under.send(Message::Text("ready".into())).expect("send ready");
+            let (error, _, _) = fill_until_failure(&mut under);
+            (error, read_until_error(&mut under), under)
+        });
+        match error {
+            DriverError::Connection(e @ Error::WriteTimeout) => assert_eq!(
+                DriverError::Connection(e).to_string(),
+                "connection failed: the peer read none of our output before the write deadline"
+            ),
+            other => panic!("{kind}: expected the write timeout, got {other:?}"),
+        }
+        // The read reports the end: the failure once more, or the end if the send reported it.
+        assert!(matches!(read, Err(DriverError::Connection(Error::WriteTimeout)) | Ok(None)), "{kind}: {read:?}");
+        no_hang("the end after a stalled peer", move || under.assert_released());
+        stop.send(()).expect("wake the peer");
+        let (bytes, end) = peer.join().expect("peer");
+        assert!(end.is_ok(), "{kind}: the peer sees an orderly end of stream: {end:?}");
+        // Whole frames, then the one cut off when the driver gave up: none is a close frame.
+        let (frames, _cut) = harness::try_decode_frames(&bytes).expect("valid frames");
+        assert!(frames.iter().all(|f| f.opcode() != wscore::OpCode::Close), "{kind}: no close frame");
     }
 }
 
@@ -382,4 +415,66 @@ fn peer_vanishing_during_the_upgrade_times_out_both_ways() {
     assert!(end.is_ok(), "the client sees the end of the stream: {end:?}");
     assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
     assert!(answer.ends_with("\r\n\r\nhandshake not completed before the deadline\n"), "{answer}");
+}
+
+// ----- (5) the peer keeps sending after a frame we refused: a lingering close -----
+
+/// The server fails on a frame (1009: a header announcing too much; 1002: an unmasked frame)
+/// while the client is still sending the rest. The driver shuts down its sending side, then
+/// reads and discards until the client closes too: the client gets the close frame and an
+/// orderly end of stream, and everything it sent was taken. Closing the socket with that input
+/// unread (as the application does once `read` returned the error) would make the kernel reset
+/// the connection: the client's sending fails, and a close frame still in flight is lost.
+#[test]
+fn peer_sending_on_after_a_violation_still_gets_the_close_frame() {
+    for (code, split) in [(1009, false), (1009, true), (1002, false), (1002, true)] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let (release, client) =
+            spawn_sending_client(listener.local_addr().expect("address"), violation_then_more(code));
+        drop(release); // the client closes once it has sent everything and read to the end
+        let (tcp, _) = listener.accept().expect("accept");
+        let config = Config::default().max_message_size(LINGER_TEST_LIMIT);
+        let ws = WebSocket::accept_with(tcp, config, |_| Ok(wscore::Accept::new())).expect("upgrade");
+        let mut under = Under::new(ws, split);
+        let kind = format!("{} {code}", under.kind());
+        let result = no_hang("reading from a client that sends on", move || {
+            let result = read_until_error(&mut under);
+            under.assert_released();
+            result // and the socket is closed, as an application does after the error
+        });
+        match result {
+            Err(DriverError::Connection(Error::Protocol(e))) => assert_eq!(e.close_code().0, code, "{kind}: {e}"),
+            other => panic!("{kind}: expected the protocol error, got {other:?}"),
+        }
+        let (sent, (bytes, end)) = client.join().expect("client");
+        assert!(sent.is_ok(), "{kind}: all the client sent was read, not reset: {sent:?}");
+        assert!(end.is_ok(), "{kind}: an orderly end of stream, not a reset: {end:?}");
+        assert_only_close(&kind, &bytes, code);
+    }
+}
+
+/// A client that never closes its side does not hold the lingering server for longer than the
+/// close deadline.
+#[test]
+fn lingering_ends_at_the_close_deadline() {
+    for split in [false, true] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let (release, client) =
+            spawn_sending_client(listener.local_addr().expect("address"), violation_then_more(1009));
+        let (tcp, _) = listener.accept().expect("accept");
+        let config = short_deadlines().keepalive_interval(None).max_message_size(LINGER_TEST_LIMIT);
+        let ws = WebSocket::accept_with(tcp, config, |_| Ok(wscore::Accept::new())).expect("upgrade");
+        let mut under = Under::new(ws, split);
+        let kind = under.kind();
+        // The client holds the connection open until released: only the deadline ends the wait.
+        let result = no_hang("lingering on a client that never closes", move || {
+            let result = read_until_error(&mut under);
+            under.assert_released();
+            result
+        });
+        assert!(matches!(result, Err(DriverError::Connection(Error::Protocol(_)))), "{kind}: {result:?}");
+        release.send(()).expect("release the client");
+        let (_, (bytes, _)) = client.join().expect("client");
+        assert_only_close(kind, &bytes, 1009);
+    }
 }

@@ -1,7 +1,8 @@
 //! The tokio driver (`WebSocketStream`, and its `ReadHalf`/`WriteHalf`) against a raw TCP peer
 //! that fails at the transport level: it resets the connection in the middle of a frame,
 //! half-closes it (in the middle of a frame, and after a complete message), stops reading
-//! while we send, or stops answering altogether.
+//! while we send (with keepalive, and with only the write-stall deadline), stops answering
+//! altogether, or keeps sending after a frame we refused (the lingering close).
 //!
 //! Each test asserts the exact error (what happened), that reading afterwards returns the end
 //! (`Ok(None)`, no hang), and that the driver let go of the connection: buffers emptied, the
@@ -15,13 +16,14 @@
 mod harness;
 
 use std::future::Future;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Write};
 use std::thread;
 use std::time::Duration;
 
 use harness::raw_peer::{
-    CHUNK, HANG_GUARD, SEND_BUFFER, assert_let_go, frames_of, half_text_frame, keepalive_failure_frames,
-    short_deadlines, spawn_mute_client, spawn_mute_server, spawn_raw_server, spawn_silent_client, spawn_stalled_peer,
+    CHUNK, HANG_GUARD, LINGER_TEST_LIMIT, SEND_BUFFER, assert_let_go, assert_only_close, frames_of, half_text_frame,
+    keepalive_failure_frames, short_deadlines, spawn_mute_client, spawn_mute_server, spawn_raw_server,
+    spawn_sending_client, spawn_silent_client, spawn_stalled_peer, violation_then_more,
 };
 use harness::unmasked;
 use tokio::net::TcpStream;
@@ -262,10 +264,6 @@ async fn peer_that_stops_reading_fails_the_split_connection_at_the_keepalive_dea
 }
 
 #[tokio::test]
-#[ignore = "driver bug: a write half stuck on a full socket is let go when the read half's \
-            deadline fails the connection, but its send returns Ok(()) (the message was dropped) \
-            and the next one SendError::Closed, instead of Connection(KeepaliveTimeout); see the \
-            report"]
 async fn split_send_to_a_peer_that_stops_reading_reports_the_keepalive_timeout() {
     let (url, stop, peer) = spawn_stalled_peer();
     let mut under = Under::connect(&url, short_deadlines(), true, Some(SEND_BUFFER)).await;
@@ -280,9 +278,6 @@ async fn split_send_to_a_peer_that_stops_reading_reports_the_keepalive_timeout()
 }
 
 #[tokio::test]
-#[ignore = "driver bug: WebSocketStream::send/feed/flush never look at the connection's \
-            deadlines, so against a peer that stops reading they wait forever, keepalive or not \
-            (only polling the stream side fires timers); see the report"]
 async fn send_to_a_peer_that_stops_reading_fails_at_the_keepalive_deadline() {
     let (url, stop, peer) = spawn_stalled_peer();
     let mut under = Under::connect(&url, short_deadlines(), false, Some(SEND_BUFFER)).await;
@@ -302,6 +297,50 @@ async fn send_to_a_peer_that_stops_reading_fails_at_the_keepalive_deadline() {
     under.assert_released().await;
     stop.send(()).expect("wake the peer");
     let _ = join(peer).await;
+}
+
+/// Without keepalive (the default), the write-stall deadline lets go of a peer that stops
+/// reading: the send that runs into it reports `WriteTimeout` — for the whole stream, and for a
+/// write half whose read half nobody polls (its own timer fires the deadline) — no close frame
+/// is sent (the peer would not read it), and the socket is shut down.
+#[tokio::test]
+async fn peer_that_stops_reading_fails_the_connection_at_the_write_deadline() {
+    for split in [false, true] {
+        let (url, stop, peer) = spawn_stalled_peer();
+        let config = Config::default().write_timeout(Some(Duration::from_millis(200)));
+        let mut under = Under::connect(&url, config, split, Some(SEND_BUFFER)).await;
+        let kind = under.kind();
+        under.send(Message::Text("ready".into())).await.expect("send ready");
+        let error = no_hang("sending to a peer that does not read", async {
+            for sent in 0..1024usize {
+                if let Err(e) = under.send(Message::Binary(vec![sent as u8; CHUNK].into())).await {
+                    return e;
+                }
+            }
+            panic!("{kind}: the peer took 256 MiB without reading");
+        })
+        .await;
+        match error {
+            DriverError::Connection(e @ Error::WriteTimeout) => assert_eq!(
+                DriverError::Connection(e).to_string(),
+                "connection failed: the peer read none of our output before the write deadline"
+            ),
+            other => panic!("{kind}: expected the write timeout, got {other:?}"),
+        }
+        // The sending side is shut down already, before anything reads.
+        let write = (&under.probe).write(b"x");
+        assert!(write.is_err(), "{kind}: the socket is shut down, yet a write went through: {write:?}");
+        // Reading reports the failure (again), then the end.
+        let read = no_hang("the end", under.read_until_error()).await;
+        assert!(matches!(read, Err(DriverError::Connection(Error::WriteTimeout))), "{kind}: {read:?}");
+        under.assert_released().await;
+        stop.send(()).expect("wake the peer");
+        let (bytes, end) = join(peer).await;
+        assert!(end.is_ok(), "{kind}: the peer sees an orderly end of stream: {end:?}");
+        // Whole frames, then the one cut off when the driver gave up: none is a close frame.
+        let (frames, _cut) = harness::try_decode_frames(&bytes).expect("valid frames");
+        assert!(frames.iter().all(|f| f.opcode() != wscore::OpCode::Close), "{kind}: no close frame");
+    }
 }
 
 // ----- (4) the peer vanishes: connected, but it answers nothing -----
@@ -362,4 +401,66 @@ async fn peer_vanishing_during_the_upgrade_times_out_both_ways() {
     assert!(end.is_ok(), "the client sees the end of the stream: {end:?}");
     assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
     assert!(answer.ends_with("\r\n\r\nhandshake not completed before the deadline\n"), "{answer}");
+}
+
+// ----- (5) the peer keeps sending after a frame we refused: a lingering close -----
+
+/// Accepts one connection on `listener` as a server with [`LINGER_TEST_LIMIT`] and `config`.
+async fn accept_lingering(listener: &std::net::TcpListener, config: Config, split: bool) -> Under {
+    let (tcp, _) = listener.accept().expect("accept");
+    let probe = tcp.try_clone().expect("clone the socket handle");
+    tcp.set_nonblocking(true).expect("non-blocking");
+    let tcp = TcpStream::from_std(tcp).expect("register with tokio");
+    let config = config.max_message_size(LINGER_TEST_LIMIT);
+    let ws = WebSocketStream::accept_with(tcp, config, |_| Ok(Accept::new())).await.expect("upgrade");
+    Under::new(ws, probe, split)
+}
+
+/// The server fails on a frame (1009: a header announcing too much; 1002: an unmasked frame)
+/// while the client is still sending the rest. The driver shuts down its sending side, then
+/// reads and discards until the client closes too: the client gets the close frame and an
+/// orderly end of stream, and everything it sent was taken. Closing the socket with that input
+/// unread (as the application does once the read returned the error) would make the kernel
+/// reset the connection: the client's sending fails, and a close frame still in flight is lost.
+#[tokio::test]
+async fn peer_sending_on_after_a_violation_still_gets_the_close_frame() {
+    for (code, split) in [(1009, false), (1009, true), (1002, false), (1002, true)] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let (release, client) =
+            spawn_sending_client(listener.local_addr().expect("address"), violation_then_more(code));
+        drop(release); // the client closes once it has sent everything and read to the end
+        let mut under = accept_lingering(&listener, Config::default(), split).await;
+        let kind = format!("{} {code}", under.kind());
+        match no_hang("reading from a client that sends on", under.read_until_error()).await {
+            Err(DriverError::Connection(Error::Protocol(e))) => assert_eq!(e.close_code().0, code, "{kind}: {e}"),
+            other => panic!("{kind}: expected the protocol error, got {other:?}"),
+        }
+        under.assert_released().await;
+        drop(under); // the socket is closed, as an application does after the error
+        let (sent, (bytes, end)) = join(client).await;
+        assert!(sent.is_ok(), "{kind}: all the client sent was read, not reset: {sent:?}");
+        assert!(end.is_ok(), "{kind}: an orderly end of stream, not a reset: {end:?}");
+        assert_only_close(&kind, &bytes, code);
+    }
+}
+
+/// A client that never closes its side does not hold the lingering server for longer than the
+/// close deadline.
+#[tokio::test]
+async fn lingering_ends_at_the_close_deadline() {
+    for split in [false, true] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let (release, client) =
+            spawn_sending_client(listener.local_addr().expect("address"), violation_then_more(1009));
+        let mut under = accept_lingering(&listener, short_deadlines().keepalive_interval(None), split).await;
+        let kind = under.kind();
+        // The client holds the connection open until released: only the deadline ends the wait.
+        let result = no_hang("lingering on a client that never closes", under.read_until_error()).await;
+        assert!(matches!(result, Err(DriverError::Connection(Error::Protocol(_)))), "{kind}: {result:?}");
+        under.assert_released().await;
+        drop(under); // closing the socket resets the client, still sending
+        release.send(()).expect("release the client");
+        let (_, (bytes, _)) = join(client).await;
+        assert_only_close(kind, &bytes, 1009);
+    }
 }

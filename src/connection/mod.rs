@@ -645,6 +645,7 @@ impl Connection {
     /// Marks `n` bytes of [`transmit`](Self::transmit) as written.
     pub fn advance_transmit(&mut self, n: usize) {
         self.send.advance(n);
+        self.timers.wrote(n);
     }
 
     /// Fills `dst` with the buffered output as a list of slices (header and large payloads
@@ -658,7 +659,9 @@ impl Connection {
     /// Takes all buffered output as one owned buffer (convenient for tests and drivers that
     /// hand buffers to the kernel).
     pub fn take_transmit(&mut self) -> Bytes {
-        self.send.take_all()
+        let out = self.send.take_all();
+        self.timers.wrote(out.len());
+        out
     }
 
     /// Lets go of buffer allocations that hold nothing: the receive buffer when no partial

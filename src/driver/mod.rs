@@ -10,9 +10,11 @@
 //!
 //! A driver holds no protocol logic. It moves bytes between an I/O object and a
 //! [`Connection`], turns [`Connection::poll_timeout`] into a socket timeout or a timer, hands
-//! events to the application and shuts the transport down when the connection asks. What both
-//! drivers share lives here: their error type, [`DriverError`], and the bookkeeping of a
-//! transport that failed or was shut down.
+//! events to the application and shuts the transport down when the connection asks — with a
+//! lingering close: the sending side first, then input is read and discarded until the peer
+//! closes too or the close deadline passes. What both drivers share lives here: their error
+//! type, [`DriverError`], the bookkeeping of a transport that failed or is being shut down, and
+//! which error a read or a command reports.
 
 #[cfg(feature = "std")]
 pub mod blocking;
@@ -28,6 +30,7 @@ use crate::connection::{Connection, Event, State};
 use crate::error::{Error, SendError};
 use crate::handshake::HandshakeError;
 use crate::handshake::proxy::ProxyError;
+use crate::time::Instant;
 use std::io;
 
 /// Why a driver call failed.
@@ -52,7 +55,9 @@ pub enum DriverError {
     Handshake(#[from] HandshakeError),
     /// The connection failed: the peer violated the protocol (the close frame with
     /// [`Error::close_code`] was sent), the transport ended without a close handshake, or a
-    /// keepalive or close deadline passed.
+    /// keepalive, close or write deadline passed. Reads report it after the events received
+    /// before the failure; a send or flush that the failure cut short (its message was dropped)
+    /// reports it too, and so does every command after it.
     #[error("connection failed: {0}")]
     Connection(#[from] Error),
     /// The application misused the API (sent after closing, a 126-byte ping...). Nothing was
@@ -84,16 +89,41 @@ pub enum DriverError {
     Fragment,
 }
 
-/// What a driver knows about its transport besides the connection: whether it failed, was shut
-/// down, and whether the end was already reported to the application.
+/// How far the end of the transport got, once the connection asked for it.
+///
+/// The end is a lingering close: the sending side is shut down first (our last frame goes
+/// out followed by the end of stream), then input is read and discarded until the peer ends
+/// its side too, or until [`Connection::linger_deadline`]; only then is the transport closed.
+/// Closing a socket with unread input makes the kernel send a reset, which can destroy the
+/// close frame still in flight (a peer that was sending the rest of a message we refused would
+/// never learn why).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Closing {
+    /// The connection has not asked for the end.
+    #[default]
+    Open,
+    /// The sending side is being shut down (the tokio driver's `poll_shutdown` is pending);
+    /// then the driver lingers until the instant, if there is one. A shutdown still pending at
+    /// that instant (or at once, without one) is given up on.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    ShuttingDown(Option<Instant>),
+    /// The sending side is shut down: input is read and discarded until the peer's end of
+    /// stream, an error, or the instant.
+    Lingering(Instant),
+    /// The transport is shut down.
+    Done,
+}
+
+/// What a driver knows about its transport besides the connection: whether it failed, how far
+/// its shutdown got, and whether the end was already reported to the application.
 #[derive(Debug, Default)]
 pub(crate) struct TransportState {
     /// The first I/O error, reported once the events before it were delivered.
     io_error: Option<io::Error>,
     /// The transport failed: no more reads or writes.
     failed: bool,
-    /// The transport was shut down (after the connection asked for it).
-    pub(crate) shut_down: bool,
+    /// The shutdown the connection asked for.
+    pub(crate) closing: Closing,
     /// The end of the connection was reported; later reads return `None`.
     pub(crate) ended: bool,
 }
@@ -101,7 +131,7 @@ pub(crate) struct TransportState {
 impl TransportState {
     /// Whether reads and writes may still be attempted.
     pub(crate) fn usable(&self) -> bool {
-        !self.failed && !self.shut_down
+        !self.failed && self.closing == Closing::Open
     }
 
     /// The transport failed with `err`: remember it and tell the connection the stream ended
@@ -117,9 +147,23 @@ impl TransportState {
         }
     }
 
-    /// A copy of the recorded I/O error (`io::Error` is not `Clone`).
-    pub(crate) fn io_error_copy(&self) -> Option<io::Error> {
-        self.io_error.as_ref().map(copy_io_error)
+    /// Until when to linger once the connection asked for the end (`None`: close at once, as
+    /// when the transport failed or the peer was given up on).
+    pub(crate) fn linger_deadline(&self, conn: &Connection, now: Instant) -> Option<Instant> {
+        if self.failed {
+            return None;
+        }
+        conn.linger_deadline(now)
+    }
+
+    /// What went wrong, if anything: the transport's I/O error where the connection only knows
+    /// that the stream ended (the I/O error says more), else the connection's error.
+    fn failure(&self, conn: &Connection) -> Option<DriverError> {
+        match (conn.error(), &self.io_error) {
+            (None | Some(Error::UnexpectedEof), Some(io)) => Some(DriverError::Io(copy_io_error(io))),
+            (Some(err), _) => Some(DriverError::Connection(err.clone())),
+            (None, None) => None,
+        }
     }
 
     /// The end of the connection, reported once: `Ok(None)` after a clean close handshake,
@@ -129,13 +173,33 @@ impl TransportState {
             return Ok(None);
         }
         let clean = conn.state() == State::Closed && conn.error().is_none();
-        let io_error = self.io_error.take();
-        match (conn.error(), io_error) {
-            _ if clean => Ok(None),
-            // The end of stream we reported for a failed transport: the I/O error says more.
-            (None | Some(Error::UnexpectedEof), Some(io)) => Err(DriverError::Io(io)),
-            (Some(err), _) => Err(DriverError::Connection(err.clone())),
-            (None, None) => Ok(None),
+        match self.failure(conn) {
+            Some(err) if !clean => Err(err),
+            _ => Ok(None),
+        }
+    }
+
+    /// What a command (a send, a flush, a close) reports once it wrote what it could: the
+    /// failure, once the connection failed and is over — it asks for the transport to be shut
+    /// down, so what the command queued was written before the failure or dropped with it.
+    /// `Ok` while a failed connection still writes its answers to the events before the
+    /// failure, or its close frame; and after a clean close handshake, whatever the transport
+    /// did afterwards.
+    pub(crate) fn command_result(&self, conn: &Connection) -> Result<(), DriverError> {
+        let clean = conn.state() == State::Closed && conn.error().is_none();
+        if clean || !conn.should_close_transport() {
+            return Ok(());
+        }
+        self.failure(conn).map_or(Ok(()), Err)
+    }
+
+    /// The error for a command the connection refused: [`SendError::Closed`] because the
+    /// connection failed is that failure (the caller did nothing wrong), anything else the
+    /// caller's mistake.
+    pub(crate) fn refused(&self, conn: &Connection, err: SendError) -> DriverError {
+        match err {
+            SendError::Closed if conn.error().is_some() => self.failure(conn).unwrap_or(DriverError::Send(err)),
+            err => DriverError::Send(err),
         }
     }
 }

@@ -256,3 +256,61 @@ pub fn keepalive_failure_frames() -> Vec<(OpCode, Vec<u8>)> {
 pub fn frames_of(bytes: &[u8]) -> Vec<(OpCode, Vec<u8>)> {
     decode_frames(bytes).into_iter().map(|f| (f.opcode(), f.payload)).collect()
 }
+
+/// The message size limit of the lingering-close tests' server.
+pub const LINGER_TEST_LIMIT: usize = 64 << 10;
+/// How much a client sends after the frame the server refuses in a lingering-close test: more
+/// than the socket buffers on both ends hold (a few MiB each on loopback), so the client is
+/// still sending when the server is done with the connection.
+pub const SENT_AFTER_VIOLATION: usize = 32 << 20;
+
+/// What a client sends in a lingering-close test that fails a server (with
+/// [`LINGER_TEST_LIMIT`]) with `code`, and keeps sending after the offending frame
+/// ([`SENT_AFTER_VIOLATION`] bytes): for 1009, a header announcing a message that large and
+/// then its payload; for 1002, an unmasked frame and then valid frames.
+pub fn violation_then_more(code: u16) -> Vec<u8> {
+    match code {
+        1009 => super::masked(0x82, &vec![0x55; SENT_AFTER_VIOLATION]),
+        1002 => {
+            let mut bytes = super::unmasked(0x81, b"unmasked");
+            let frame = super::masked(0x82, &[0x66; LINGER_TEST_LIMIT]);
+            for _ in 0..SENT_AFTER_VIOLATION / LINGER_TEST_LIMIT {
+                bytes.extend_from_slice(&frame);
+            }
+            bytes
+        }
+        other => panic!("no violation for close code {other}"),
+    }
+}
+
+/// What a client of a lingering-close test saw: whether all it sent was taken (`Err`: the
+/// server reset the connection while it was sending), what it read after the upgrade and how
+/// the stream ended (`Err`: a reset).
+pub type SendingClient = (io::Result<()>, ReadToEnd);
+
+/// A raw client that connects to `addr`, completes the upgrade, then sends `bytes` (from a
+/// thread of its own, so a server that stops reading cannot block it) while it reads
+/// everything until the end of the stream. Then it waits until the sender is used (or dropped)
+/// and closes the connection.
+pub fn spawn_sending_client(addr: SocketAddr, bytes: Vec<u8>) -> (mpsc::Sender<()>, JoinHandle<SendingClient>) {
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let client = thread::spawn(move || {
+        let mut peer = RawPeer::connect_upgrade(addr);
+        let mut writer = peer.tcp.try_clone().expect("clone the socket handle");
+        let sender = thread::spawn(move || writer.write_all(&bytes));
+        let read = peer.read_to_end();
+        let sent = sender.join().expect("the sending thread");
+        let _ = release_rx.recv();
+        (sent, read)
+    });
+    (release_tx, client)
+}
+
+/// The frames a server sends to fail with `code`: its close frame alone.
+pub fn assert_only_close(kind: &str, bytes: &[u8], code: u16) {
+    let frames = frames_of(bytes);
+    assert_eq!(frames.len(), 1, "{kind}: one frame, the close: {frames:?}");
+    let (opcode, payload) = &frames[0];
+    assert_eq!(*opcode, OpCode::Close, "{kind}");
+    assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), code, "{kind}: {:?}", String::from_utf8_lossy(payload));
+}

@@ -96,26 +96,50 @@ pub(super) fn tunnel_over<S: Read + Write + Transport>(
     deadline: Option<Instant>,
 ) -> Result<Bytes, DriverError> {
     let mut handshake = ProxyHandshake::new(proxy, host, port, config);
-    let timed_out = |e: io::Error| if is_timeout(&e) { HandshakeError::Timeout.into() } else { DriverError::Io(e) };
-    stream.set_write_timeout(time_until(deadline, Instant::now()))?;
-    stream.write_all(&handshake.request_bytes()).and_then(|()| stream.flush()).map_err(timed_out)?;
     // Small reads: whatever follows the answer belongs to the tunnel and is handed back.
     let mut buf = [0u8; 1024];
+    exchange(stream, &handshake.request_bytes(), &[], deadline, &mut buf, |input| match input {
+        Some(bytes) => Ok(handshake.receive(bytes)?),
+        None => Ok(handshake.receive_eof().map(|()| None)?),
+    })
+}
+
+/// The request/response exchange of a sans-I/O handshake (the proxy's `CONNECT`, the
+/// WebSocket upgrade) over a blocking stream, within `deadline`: writes `request`, then hands
+/// `step` the `early` bytes (already read from the peer) and every read after them (`None` for
+/// the end of the stream) until it returns the result. Timeouts become
+/// [`HandshakeError::Timeout`].
+pub(super) fn exchange<S: Read + Write + Transport, T>(
+    stream: &mut S,
+    request: &[u8],
+    early: &[u8],
+    deadline: Option<Instant>,
+    buf: &mut [u8],
+    mut step: impl FnMut(Option<&[u8]>) -> Result<Option<T>, DriverError>,
+) -> Result<T, DriverError> {
+    let timed_out = |e: io::Error| if is_timeout(&e) { HandshakeError::Timeout.into() } else { DriverError::Io(e) };
+    stream.set_write_timeout(time_until(deadline, Instant::now()))?;
+    stream.write_all(request).and_then(|()| stream.flush()).map_err(timed_out)?;
+    if !early.is_empty() {
+        if let Some(done) = step(Some(early))? {
+            return Ok(done);
+        }
+    }
     loop {
         let now = Instant::now();
         if deadline.is_some_and(|at| at <= now) {
             return Err(HandshakeError::Timeout.into());
         }
         stream.set_read_timeout(time_until(deadline, now))?;
-        let result = match stream.read(&mut buf) {
-            Ok(0) => handshake.receive_eof().map(|()| None),
-            Ok(n) => handshake.receive(&buf[..n.min(buf.len())]),
+        let read = match stream.read(buf) {
+            Ok(0) => None,
+            Ok(n) => Some(n.min(buf.len())),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if is_timeout(&e) && deadline.is_some() => continue,
             Err(e) => return Err(e.into()),
         };
-        if let Some(early) = result? {
-            return Ok(early);
+        if let Some(done) = step(read.map(|n| &buf[..n]))? {
+            return Ok(done);
         }
     }
 }

@@ -1,10 +1,11 @@
 //! The drive loop over a blocking stream, shared by [`WebSocket`](super::WebSocket) and the
 //! [`Reader`](super::Reader) / [`Writer`](super::Writer) halves: writing with timeouts taken
-//! from the deadlines, handing out events, shutting down, and reporting the end.
+//! from the deadlines, handing out events, shutting down (a lingering close), and reporting
+//! the end.
 
 use super::transport::{TimeoutCache, Transport, time_until};
-use crate::connection::{Connection, Event, Message, State};
-use crate::driver::{DriverError, TransportState, copy_io_error, is_timeout};
+use crate::connection::{Connection, Event, Message};
+use crate::driver::{Closing, DriverError, TransportState, copy_io_error, is_timeout};
 use crate::error::SendError;
 use crate::time::Instant;
 use std::io::{self, IoSlice, Write};
@@ -20,6 +21,9 @@ pub(super) enum Turn {
     Report(Option<Event>),
     /// Nothing to report: wait for input (or the next deadline).
     Wait,
+    /// The sending side is shut down: read and discard input until the peer's end of stream or
+    /// this instant (a lingering close), then call [`Driven::end_linger`].
+    Linger(Instant),
 }
 
 /// The writing side of a driven connection: the connection, the stream it writes to, and what
@@ -87,39 +91,64 @@ impl<S: Write + Transport> Driven<S> {
         copy
     }
 
-    /// Shuts the transport down if the connection asks for it; returns whether it did.
+    /// Shuts the transport down if the connection asks for it; returns whether it did. Where
+    /// the stream can, only its sending side goes first, and the reading side lingers
+    /// ([`Turn::Linger`]).
     pub(super) fn shut_down_if_asked(&mut self) -> bool {
         if !self.conn.should_close_transport() {
             return false;
         }
-        if !self.transport.shut_down {
-            self.transport.shut_down = true;
+        if self.transport.closing == Closing::Open {
+            let linger = self.transport.linger_deadline(&self.conn, Instant::now());
             // The transport may already be gone; there is nothing left to tell the peer.
-            let _ = self.stream.shutdown();
+            self.transport.closing = match linger {
+                Some(until) if matches!(self.stream.shutdown_write(), Ok(true)) => Closing::Lingering(until),
+                _ => {
+                    let _ = self.stream.shutdown();
+                    Closing::Done
+                }
+            };
         }
         true
     }
 
-    /// Writes the queued output for a command; the error of a failed transport is returned.
+    /// The lingering is over: shuts the transport down in full.
+    pub(super) fn end_linger(&mut self) {
+        if matches!(self.transport.closing, Closing::Lingering(_)) {
+            self.transport.closing = Closing::Done;
+            let _ = self.stream.shutdown();
+        }
+    }
+
+    /// Writes the queued output for a command; reports the failure of the transport, or of
+    /// the connection if it failed while writing (or before).
     pub(super) fn flush(&mut self) -> Result<(), DriverError> {
         let written = self.write_pending();
         self.shut_down_if_asked();
         written?;
-        match self.transport.io_error_copy() {
-            Some(e) if self.conn.state() != State::Closed => Err(e.into()),
-            _ => Ok(()),
-        }
+        self.transport.command_result(&self.conn)
+    }
+
+    /// Runs a command on the connection and writes out what it queued. A command refused
+    /// because the connection failed reports that failure.
+    pub(super) fn command(
+        &mut self,
+        command: impl FnOnce(&mut Connection) -> Result<(), SendError>,
+    ) -> Result<(), DriverError> {
+        command(&mut self.conn).map_err(|e| self.transport.refused(&self.conn, e))?;
+        self.flush()
     }
 
     /// Queues `message`, writing out what is buffered first if the write buffer is full.
     pub(super) fn queue(&mut self, message: Message) -> Result<(), DriverError> {
-        match self.conn.send(message.clone()) {
+        let queued = match self.conn.send(message.clone()) {
             Err(SendError::BufferFull { .. }) => {
                 self.flush()?;
-                Ok(self.conn.send(message)?)
+                self.conn.send(message)
             }
-            result => Ok(result?),
-        }
+            queued => queued,
+        };
+        queued.map_err(|e| self.transport.refused(&self.conn, e))
     }
 
     /// Queues `message` and writes it out.
@@ -130,15 +159,10 @@ impl<S: Write + Transport> Driven<S> {
 
     /// One turn of the drive loop's first three steps: the next event (with the replies it
     /// queued written out), or the end of the connection once it asks for the transport to be
-    /// shut down.
+    /// shut down (after lingering, where the stream lingers).
     pub(super) fn turn(&mut self) -> Result<Turn, DriverError> {
         if self.transport.ended {
             return Ok(Turn::Report(None));
-        }
-        let now = Instant::now();
-        if self.conn.poll_timeout().is_some_and(|at| at <= now) {
-            // A failure is sticky and reported at the end, after the events before it.
-            let _ = self.conn.handle_timeout(now);
         }
         if let Some(event) = self.conn.poll_event() {
             // Taking the peer's Close queued the reply: send it (and the pong to a ping) right
@@ -151,12 +175,22 @@ impl<S: Write + Transport> Driven<S> {
             }
             return Ok(Turn::Report(Some(event)));
         }
+        // Timers fire once the events are drained: a deadline anchored now measures the
+        // transport, not the application's time with the events (the write-stall deadline).
+        let now = Instant::now();
+        if self.conn.poll_timeout().is_some_and(|at| at <= now) {
+            // A failure is sticky and reported at the end, after the events before it.
+            let _ = self.conn.handle_timeout(now);
+        }
         if let Err(e) = self.write_pending() {
             if self.transport.usable() {
                 return Err(e.into()); // WouldBlock on a non-blocking stream
             }
         }
         if self.shut_down_if_asked() {
+            if let Closing::Lingering(until) = self.transport.closing {
+                return Ok(Turn::Linger(until));
+            }
             return self.transport.finish(&self.conn).map(Turn::Report);
         }
         Ok(Turn::Wait)

@@ -42,11 +42,25 @@
 //! returns `Ok(None)` once the close handshake is complete and the transport shut down, and an
 //! error when the connection failed (after the events received before the failure).
 //!
+//! The end is a lingering close: `read` shuts down the sending side first, then reads and
+//! discards what the peer still sends until it closes too, or until the close deadline
+//! ([`Connection::linger_deadline`]), and only then closes the transport and returns. Closing
+//! with unread input would make the kernel reset the connection, which can destroy our close
+//! frame in flight (a peer still sending the rest of a message we refused would never learn
+//! why). Streams that cannot shut down one direction alone close at once
+//! ([`Transport::shutdown_write`]).
+//!
+//! A send, flush or close that the connection's failure cut short (a deadline fired while the
+//! write was stuck, and the output was dropped) returns that failure, as
+//! [`DriverError::Connection`], and so does every later command.
+//!
 //! ## Timeouts
 //!
-//! The connection's deadlines (keepalive pings, the pong deadline, the close handshake) become
-//! the stream's read and write timeouts through the [`Transport`] trait, implemented for
-//! [`TcpStream`] and, on Unix, `UnixStream`. A stream without timeouts can be wrapped in
+//! The connection's deadlines (keepalive pings, the pong deadline, the close handshake, the
+//! write-stall deadline of [`Config::write_timeout`]) become the stream's read and write
+//! timeouts through the [`Transport`] trait, implemented for [`TcpStream`] and, on Unix,
+//! `UnixStream`. So a write to a peer that stopped reading fails at the write deadline (30 s by
+//! default) instead of blocking forever. A stream without timeouts can be wrapped in
 //! [`Untimed`] (or implement [`Transport`] with its no-op defaults): it works, but timers only
 //! fire when bytes arrive. Streams must be blocking; on a non-blocking stream, `read` and the
 //! send methods return the `WouldBlock` error and can be called again.
@@ -259,32 +273,20 @@ impl<S: Read + Write + Transport> WebSocket<S> {
         early: &[u8],
     ) -> Result<Self, DriverError> {
         let mut handshake = ClientHandshake::new(request, config);
-        let timed_out = |e: io::Error| if is_timeout(&e) { HandshakeError::Timeout.into() } else { DriverError::Io(e) };
-        stream.set_write_timeout(time_until(deadline, Instant::now()))?;
-        stream.write_all(&handshake.request_bytes()).and_then(|()| stream.flush()).map_err(timed_out)?;
-        if !early.is_empty() {
-            if let Some(conn) = handshake.receive(early)? {
-                return Ok(Self::from_connection(stream, conn));
-            }
-        }
         let mut buf = [0u8; 4096];
-        loop {
-            let now = Instant::now();
-            if deadline.is_some_and(|at| at <= now) {
-                return Err(HandshakeError::Timeout.into());
-            }
-            stream.set_read_timeout(time_until(deadline, now))?;
-            let result = match stream.read(&mut buf) {
-                Ok(0) => handshake.receive_eof().map(|()| None),
-                Ok(n) => handshake.receive(&buf[..n.min(buf.len())]),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if is_timeout(&e) && deadline.is_some() => continue,
-                Err(e) => return Err(e.into()),
-            };
-            if let Some(conn) = result? {
-                return Ok(Self::from_connection(stream, conn));
-            }
-        }
+        let conn =
+            connect::exchange(
+                &mut stream,
+                &handshake.request_bytes(),
+                early,
+                deadline,
+                &mut buf,
+                |input| match input {
+                    Some(bytes) => Ok(handshake.receive(bytes)?),
+                    None => Ok(handshake.receive_eof().map(|()| None)?),
+                },
+            )?;
+        Ok(Self::from_connection(stream, conn))
     }
 
     /// Performs the server upgrade with the default configuration, accepting every valid
@@ -432,8 +434,14 @@ impl<S: Read + Write + Transport> WebSocket<S> {
     /// ```
     pub fn read(&mut self) -> Result<Option<Event>, DriverError> {
         loop {
-            if let Turn::Report(event) = self.driven.turn()? {
-                return Ok(event);
+            match self.driven.turn()? {
+                Turn::Report(event) => return Ok(event),
+                Turn::Linger(until) => {
+                    transport::linger(&mut self.driven.stream, &mut self.read_timeout, until);
+                    self.driven.end_linger();
+                    continue;
+                }
+                Turn::Wait => {}
             }
             let now = Instant::now();
             let deadline = self.driven.conn.poll_timeout();
@@ -495,8 +503,7 @@ impl<S: Read + Write + Transport> WebSocket<S> {
     /// # Ok::<(), wscore::DriverError>(())
     /// ```
     pub fn send_fragment(&mut self, kind: MessageKind, data: impl Into<Bytes>, last: bool) -> Result<(), DriverError> {
-        self.driven.conn.send_fragment(kind, data, last)?;
-        self.flush()
+        self.driven.command(|conn| conn.send_fragment(kind, data, last))
     }
 
     /// Queues a message without writing it (unless the write buffer is full: then what is
@@ -524,8 +531,7 @@ impl<S: Read + Write + Transport> WebSocket<S> {
     /// # Ok::<(), wscore::DriverError>(())
     /// ```
     pub fn ping(&mut self, payload: impl Into<Bytes>) -> Result<(), DriverError> {
-        self.driven.conn.ping(payload)?;
-        self.flush()
+        self.driven.command(|conn| conn.ping(payload))
     }
 
     /// Sends an unsolicited pong (at most 125 bytes), e.g. a one-way heartbeat.
@@ -536,8 +542,7 @@ impl<S: Read + Write + Transport> WebSocket<S> {
     /// # Ok::<(), wscore::DriverError>(())
     /// ```
     pub fn pong(&mut self, payload: impl Into<Bytes>) -> Result<(), DriverError> {
-        self.driven.conn.pong(payload)?;
-        self.flush()
+        self.driven.command(|conn| conn.pong(payload))
     }
 
     /// Starts the close handshake (or answers the peer's close) and writes the close frame.
@@ -551,8 +556,7 @@ impl<S: Read + Write + Transport> WebSocket<S> {
     /// # Ok::<(), wscore::DriverError>(())
     /// ```
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), DriverError> {
-        self.driven.conn.close(code, reason)?;
-        self.flush()
+        self.driven.command(|conn| conn.close(code, reason))
     }
 
     /// Writes out everything queued (by [`queue`](Self::queue), or left by an interrupted

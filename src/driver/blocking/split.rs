@@ -101,8 +101,21 @@ impl<S: Read + Write + Transport> Reader<S> {
         loop {
             let deadline = {
                 let mut driven = lock(&self.shared);
-                if let Turn::Report(event) = driven.turn()? {
-                    return Ok(event);
+                match driven.turn()? {
+                    Turn::Report(event) => return Ok(event),
+                    Turn::Linger(until) => {
+                        drop(driven);
+                        // Without the lock, on the raw socket: what is read is discarded.
+                        match &mut self.side {
+                            ReadSide::Own(stream) => super::transport::linger(stream, &mut self.read_timeout, until),
+                            ReadSide::Waiting { waiter, .. } => {
+                                super::transport::linger(waiter, &mut self.read_timeout, until);
+                            }
+                        }
+                        lock(&self.shared).end_linger();
+                        continue;
+                    }
+                    Turn::Wait => {}
                 }
                 if !driven.transport.usable() {
                     let _ = driven.conn.receive_eof();
@@ -180,9 +193,7 @@ impl<S> Clone for Writer<S> {
 
 impl<S: Write + Transport> Writer<S> {
     fn command(&self, command: impl FnOnce(&mut Connection) -> Result<(), SendError>) -> Result<(), DriverError> {
-        let mut driven = lock(&self.shared);
-        command(&mut driven.conn)?;
-        driven.flush()
+        lock(&self.shared).command(command)
     }
 
     /// Sends a message and writes it out.

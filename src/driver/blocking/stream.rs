@@ -96,4 +96,12 @@ impl Transport for MaybeTlsStream {
             Self::Rustls(tls) => Transport::shutdown(&mut **tls),
         }
     }
+
+    fn shutdown_write(&mut self) -> io::Result<bool> {
+        match self {
+            Self::Plain(tcp) => TcpStream::shutdown(tcp, Shutdown::Write).map(|()| true),
+            #[cfg(feature = "rustls")]
+            Self::Rustls(tls) => Transport::shutdown_write(&mut **tls),
+        }
+    }
 }

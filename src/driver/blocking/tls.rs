@@ -174,6 +174,18 @@ impl Write for TlsStream {
     }
 }
 
+impl TlsStream {
+    /// Queues `close_notify` and writes it if the socket takes it right away (once: a second
+    /// call finds it sent).
+    fn send_close_notify(&mut self) {
+        self.conn.send_close_notify();
+        if self.tcp.set_nonblocking(true).is_ok() {
+            let _ = self.write_tls();
+            let _ = self.tcp.set_nonblocking(false);
+        }
+    }
+}
+
 impl Transport for TlsStream {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.tcp.set_read_timeout(timeout)
@@ -186,11 +198,14 @@ impl Transport for TlsStream {
     /// Sends `close_notify` if the socket takes it right away, and shuts the socket down.
     /// Never blocks: a peer that does not read must not hold up the end of the connection.
     fn shutdown(&mut self) -> io::Result<()> {
-        self.conn.send_close_notify();
-        if self.tcp.set_nonblocking(true).is_ok() {
-            let _ = self.write_tls();
-            let _ = self.tcp.set_nonblocking(false);
-        }
+        self.send_close_notify();
         TcpStream::shutdown(&self.tcp, Shutdown::Both)
+    }
+
+    /// Sends `close_notify` (without blocking, as [`shutdown`](Self::shutdown)), then shuts down
+    /// the socket's sending side.
+    fn shutdown_write(&mut self) -> io::Result<bool> {
+        self.send_close_notify();
+        TcpStream::shutdown(&self.tcp, Shutdown::Write).map(|()| true)
     }
 }

@@ -1,5 +1,6 @@
 //! [`Transport`]: how a blocking stream takes the connection's deadlines (as read and write
-//! timeouts) and its shutdown, for `TcpStream`, `UnixStream` and any stream that opts in.
+//! timeouts) and its shutdown (a lingering close where the stream can shut down its sending
+//! side alone), for `TcpStream`, `UnixStream` and any stream that opts in.
 
 use crate::time::Instant;
 use alloc::boxed::Box;
@@ -39,6 +40,20 @@ pub trait Transport {
     fn shutdown(&mut self) -> io::Result<()> {
         Ok(())
     }
+
+    /// Shuts down only the sending direction (TCP: sends FIN), for a lingering close: the
+    /// driver then reads and discards what the peer still sends, until it ends its side too or
+    /// the close deadline passes ([`Connection::linger_deadline`](crate::Connection::linger_deadline)),
+    /// and only then calls [`shutdown`](Self::shutdown). Closing a socket with unread input
+    /// makes the kernel send a reset, which can destroy our close frame in flight.
+    ///
+    /// Return `Ok(true)` if it did; the default returns `Ok(false)`: the stream cannot do this,
+    /// and the driver calls `shutdown` at once. Return `true` only from a stream whose
+    /// [`set_read_timeout`](Self::set_read_timeout) works, or lingering waits for the peer
+    /// with no bound.
+    fn shutdown_write(&mut self) -> io::Result<bool> {
+        Ok(false)
+    }
 }
 
 impl Transport for TcpStream {
@@ -52,6 +67,10 @@ impl Transport for TcpStream {
 
     fn shutdown(&mut self) -> io::Result<()> {
         TcpStream::shutdown(self, Shutdown::Both)
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<bool> {
+        TcpStream::shutdown(self, Shutdown::Write).map(|()| true)
     }
 }
 
@@ -68,6 +87,10 @@ impl Transport for std::os::unix::net::UnixStream {
     fn shutdown(&mut self) -> io::Result<()> {
         std::os::unix::net::UnixStream::shutdown(self, Shutdown::Both)
     }
+
+    fn shutdown_write(&mut self) -> io::Result<bool> {
+        std::os::unix::net::UnixStream::shutdown(self, Shutdown::Write).map(|()| true)
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for &mut T {
@@ -82,6 +105,10 @@ impl<T: Transport + ?Sized> Transport for &mut T {
     fn shutdown(&mut self) -> io::Result<()> {
         (**self).shutdown()
     }
+
+    fn shutdown_write(&mut self) -> io::Result<bool> {
+        (**self).shutdown_write()
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for Box<T> {
@@ -95,6 +122,10 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
 
     fn shutdown(&mut self) -> io::Result<()> {
         (**self).shutdown()
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<bool> {
+        (**self).shutdown_write()
     }
 }
 
@@ -154,5 +185,24 @@ impl TimeoutCache {
         apply(timeout)?;
         self.0 = Some(timeout);
         Ok(())
+    }
+}
+
+/// A lingering close, the reading part: reads and discards until the end of the stream, an
+/// error, or `until` (the sending side is already shut down).
+pub(super) fn linger<S: Read + Transport + ?Sized>(stream: &mut S, timeout: &mut TimeoutCache, until: Instant) {
+    let mut scratch = [0u8; 16 << 10];
+    loop {
+        let now = Instant::now();
+        if until <= now || timeout.set(time_until(Some(until), now), |t| stream.set_read_timeout(t)).is_err() {
+            return;
+        }
+        match stream.read(&mut scratch) {
+            Ok(0) => return,
+            Ok(_) => {}
+            // A timeout is looked at at the top: the socket may wake a little early.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted || crate::driver::is_timeout(&e) => {}
+            Err(_) => return,
+        }
     }
 }

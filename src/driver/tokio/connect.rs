@@ -125,18 +125,41 @@ async fn tunnel_over<S: AsyncRead + AsyncWrite + Unpin>(
     config: &Config,
 ) -> Result<Bytes, DriverError> {
     let mut handshake = ProxyHandshake::new(proxy, host, port, config);
-    io.write_all(&handshake.request_bytes()).await?;
-    io.flush().await?;
     let mut buf = [0u8; 1024];
+    exchange(io, &handshake.request_bytes(), &[], &mut buf, |input| match input {
+        Some(bytes) => Ok(handshake.receive(bytes)?),
+        None => Ok(handshake.receive_eof().map(|()| None)?),
+    })
+    .await
+}
+
+/// The request/response exchange of a sans-I/O handshake (the proxy's `CONNECT`, the
+/// WebSocket upgrade) over a tokio stream: writes `request`, then hands `step` the `early`
+/// bytes (already read from the peer) and every read after them (`None` for the end of the
+/// stream) until it returns the result. The caller bounds the time ([`within`]).
+pub(super) async fn exchange<S: AsyncRead + AsyncWrite + Unpin, T>(
+    io: &mut S,
+    request: &[u8],
+    early: &[u8],
+    buf: &mut [u8],
+    mut step: impl FnMut(Option<&[u8]>) -> Result<Option<T>, DriverError>,
+) -> Result<T, DriverError> {
+    io.write_all(request).await?;
+    io.flush().await?;
+    if !early.is_empty() {
+        if let Some(done) = step(Some(early))? {
+            return Ok(done);
+        }
+    }
     loop {
-        let result = match io.read(&mut buf).await {
-            Ok(0) => handshake.receive_eof().map(|()| None),
-            Ok(n) => handshake.receive(&buf[..n]),
+        let read = match io.read(buf).await {
+            Ok(0) => None,
+            Ok(n) => Some(n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e.into()),
         };
-        if let Some(early) = result? {
-            return Ok(early);
+        if let Some(done) = step(read.map(|n| &buf[..n]))? {
+            return Ok(done);
         }
     }
 }

@@ -1,9 +1,11 @@
 //! The drive loop over a tokio stream, as `poll_*` functions shared by
 //! [`WebSocketStream`](super::WebSocketStream) and the split halves: vectored writes, the
-//! timer, reading into the connection, shutting down, and the sink's backpressure.
+//! timer (on the write path too, so a writer stuck on a peer that stopped reading wakes at the
+//! deadlines), reading into the connection, the lingering close, and the sink's backpressure.
 
 use crate::connection::{Connection, Event, Message, State};
-use crate::driver::{DriverError, TransportState, copy_io_error};
+use crate::driver::{Closing, DriverError, TransportState, copy_io_error};
+use crate::error::SendError;
 use crate::time::Instant;
 use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use ::tokio::time::Sleep;
@@ -51,6 +53,11 @@ impl Timer {
             empty => empty.insert(Box::pin(::tokio::time::sleep_until(deadline))),
         };
         sleep.as_mut().poll(cx)
+    }
+
+    /// Whether `at` has passed; if not, the timer wakes `cx` then.
+    fn passed(&mut self, at: Instant, cx: &mut Context<'_>) -> bool {
+        at <= now() || self.poll_until(at, cx).is_ready()
     }
 }
 
@@ -107,12 +114,113 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         Poll::Ready(Ok(()))
     }
 
-    /// The error a command reports once the transport failed (unless the close handshake was
-    /// already complete).
-    pub(super) fn transport_error(&self) -> Result<(), DriverError> {
-        match self.transport.io_error_copy() {
-            Some(e) if self.conn.state() != State::Closed => Err(e.into()),
-            _ => Ok(()),
+    /// Runs a command on the connection. A command refused because the connection failed
+    /// reports that failure.
+    pub(super) fn command<T>(
+        &mut self,
+        command: impl FnOnce(&mut Connection) -> Result<T, SendError>,
+    ) -> Result<T, DriverError> {
+        command(&mut self.conn).map_err(|e| self.transport.refused(&self.conn, e))
+    }
+
+    /// Fires the connection's deadline if it is due (or `timer` says it passed), else arms
+    /// `timer` for it. Returns whether it fired.
+    fn poll_deadline(&mut self, timer: &mut Timer, cx: &mut Context<'_>) -> bool {
+        let Some(at) = self.conn.poll_timeout() else {
+            return false;
+        };
+        let now = now();
+        if at <= now {
+            // Failures are sticky and reported at the end, after the events before them.
+            let _ = self.conn.handle_timeout(now);
+            return true;
+        }
+        if timer.poll_until(at, cx).is_ready() {
+            // The sleep says the deadline passed, whatever the rounding of the clocks.
+            let _ = self.conn.handle_timeout(at.max(now));
+            return true;
+        }
+        false
+    }
+
+    /// Writes everything queued, with `write_waker` when given (split halves share one), `cx`
+    /// otherwise. While the stream takes nothing, the connection's deadlines keep running on
+    /// `timer`: the keepalive, close and write-stall deadlines may fail the connection (which
+    /// drops the output) instead of leaving the writer waiting forever on a peer that stopped
+    /// reading.
+    fn poll_write_timed(
+        &mut self,
+        timer: &mut Timer,
+        cx: &mut Context<'_>,
+        write_waker: Option<&Waker>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            let written = match write_waker {
+                Some(waker) => self.poll_write_pending(&mut Context::from_waker(waker)),
+                None => self.poll_write_pending(cx),
+            };
+            if written.is_ready() || !self.poll_deadline(timer, cx) {
+                return written;
+            }
+        }
+    }
+
+    /// Shuts the sending side down once the connection asks for the end (with `cx`, the write
+    /// waker); `Pending` while the stream's `poll_shutdown` is. Then the reading side lingers
+    /// ([`poll_end`](Self::poll_end)).
+    fn poll_shut_down_sending(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.transport.closing == Closing::Open && self.conn.should_close_transport() {
+            self.transport.closing = match self.transport.usable() {
+                true => Closing::ShuttingDown(self.transport.linger_deadline(&self.conn, now())),
+                false => Closing::Done,
+            };
+        }
+        if let Closing::ShuttingDown(linger) = self.transport.closing {
+            self.transport.closing = match Pin::new(&mut self.io).poll_shutdown(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(())) => linger.map_or(Closing::Done, Closing::Lingering),
+                // The transport is gone already: nothing left to tell, nothing to linger for.
+                Poll::Ready(Err(_)) => Closing::Done,
+            };
+        }
+        Poll::Ready(())
+    }
+
+    /// The end of the transport, on the reading side: the sending side shut down, then input
+    /// read and discarded until the peer's end of stream or the linger deadline (a lingering
+    /// close). A shutdown that cannot complete is waited for until that deadline, or not at
+    /// all without one (the peer was given up on).
+    fn poll_end(&mut self, timer: &mut Timer, cx: &mut Context<'_>, write_waker: Option<&Waker>) -> Poll<()> {
+        loop {
+            match self.transport.closing {
+                Closing::Open | Closing::ShuttingDown(_) => {
+                    let shutdown = match write_waker {
+                        Some(waker) => self.poll_shut_down_sending(&mut Context::from_waker(waker)),
+                        None => self.poll_shut_down_sending(cx),
+                    };
+                    if shutdown.is_pending() {
+                        match self.transport.closing {
+                            Closing::ShuttingDown(Some(at)) if !timer.passed(at, cx) => return Poll::Pending,
+                            _ => self.transport.closing = Closing::Done,
+                        }
+                    }
+                }
+                Closing::Lingering(until) => {
+                    if timer.passed(until, cx) {
+                        self.transport.closing = Closing::Done;
+                        continue;
+                    }
+                    let mut scratch = [0u8; 8 << 10];
+                    let mut buf = ReadBuf::new(&mut scratch);
+                    match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
+                        Poll::Ready(Ok(())) if !buf.filled().is_empty() => {} // discarded
+                        // The peer's end of stream (or an error): the socket can go.
+                        Poll::Ready(_) => self.transport.closing = Closing::Done,
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+                Closing::Done => return Poll::Ready(()),
+            }
         }
     }
 
@@ -140,33 +248,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 None => self.poll_write_pending(cx),
             };
             if self.conn.should_close_transport() {
-                if !self.transport.shut_down {
-                    if self.transport.usable() {
-                        let shutdown = match write_waker {
-                            Some(waker) => Pin::new(&mut self.io).poll_shutdown(&mut Context::from_waker(waker)),
-                            None => Pin::new(&mut self.io).poll_shutdown(cx),
-                        };
-                        // An error means the transport is gone already: nothing left to tell.
-                        if shutdown.is_pending() {
-                            return Poll::Pending;
-                        }
-                    }
-                    self.transport.shut_down = true;
+                if self.poll_end(timer, cx, write_waker).is_pending() {
+                    return Poll::Pending;
                 }
                 return Poll::Ready(self.transport.finish(&self.conn));
             }
-            if let Some(at) = self.conn.poll_timeout() {
-                let now = now();
-                if at <= now {
-                    // Failures are sticky and reported at the end, after the events before them.
-                    let _ = self.conn.handle_timeout(now);
-                    continue;
-                }
-                if timer.poll_until(at, cx).is_ready() {
-                    // The sleep says the deadline passed, whatever the rounding of the clocks.
-                    let _ = self.conn.handle_timeout(at.max(now));
-                    continue;
-                }
+            if self.poll_deadline(timer, cx) {
+                continue;
             }
             if !self.transport.usable() {
                 // Unreachable in practice (a failed transport makes the connection ask to be
@@ -201,39 +289,87 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 
     /// Ready to queue a message: less than the high-water mark is queued (writing first if
-    /// not).
-    pub(super) fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), DriverError>> {
+    /// not, with the deadlines running). The failure of the transport or of the connection,
+    /// once it is over, is reported here.
+    pub(super) fn poll_ready(
+        &mut self,
+        timer: &mut Timer,
+        cx: &mut Context<'_>,
+        write_waker: Option<&Waker>,
+    ) -> Poll<Result<(), DriverError>> {
         if self.conn.buffered_amount() >= self.high_water() {
-            match self.poll_write_pending(cx) {
+            match self.poll_write_timed(timer, cx, write_waker) {
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
                 Poll::Pending if self.conn.buffered_amount() >= self.high_water() => return Poll::Pending,
                 _ => {}
             }
         }
-        Poll::Ready(self.transport_error())
+        Poll::Ready(self.after_write(cx, write_waker))
     }
 
-    pub(super) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), DriverError>> {
-        match self.poll_write_pending(cx) {
-            Poll::Ready(Ok(())) => Poll::Ready(self.transport_error()),
+    /// Writes out everything queued, with the deadlines running; reports the failure of the
+    /// transport, or of the connection if it failed while writing (or before).
+    pub(super) fn poll_flush(
+        &mut self,
+        timer: &mut Timer,
+        cx: &mut Context<'_>,
+        write_waker: Option<&Waker>,
+    ) -> Poll<Result<(), DriverError>> {
+        match self.poll_write_timed(timer, cx, write_waker) {
+            Poll::Ready(Ok(())) => Poll::Ready(self.after_write(cx, write_waker)),
             Poll::Ready(Err(e)) => Poll::Ready(Err(e.into())),
             Poll::Pending => Poll::Pending,
         }
     }
 
+    /// After a write: starts the shutdown if the connection asks for it (the reading side
+    /// finishes it), and says what the command reports.
+    fn after_write(&mut self, cx: &mut Context<'_>, write_waker: Option<&Waker>) -> Result<(), DriverError> {
+        let _ = match write_waker {
+            Some(waker) => self.poll_shut_down_sending(&mut Context::from_waker(waker)),
+            None => self.poll_shut_down_sending(cx),
+        };
+        self.transport.command_result(&self.conn)
+    }
+
     /// Sends close 1000 unless a close frame was sent already, then flushes.
-    pub(super) fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), DriverError>> {
+    pub(super) fn poll_close(
+        &mut self,
+        timer: &mut Timer,
+        cx: &mut Context<'_>,
+        write_waker: Option<&Waker>,
+    ) -> Poll<Result<(), DriverError>> {
         if matches!(self.conn.state(), State::Open | State::CloseReceived) {
             // Only fails if a close frame was already sent: nothing more to do then.
             let _ = self.conn.close_normal();
         }
-        self.poll_flush(cx)
+        self.poll_flush(timer, cx, write_waker)
     }
 }
 
-/// Turns events into the messages a [`Stream`] yields: control events are skipped (their
-/// replies are automatic), pieces of messages are an error.
-pub(super) fn message_of(event: Event) -> Option<Result<Message, DriverError>> {
+/// The next item of a [`Stream`](futures_core::Stream) of messages, from `poll_event`: control
+/// events are skipped (their replies are automatic), pieces of messages are an error.
+pub(super) fn poll_next_message(
+    cx: &mut Context<'_>,
+    mut poll_event: impl FnMut(&mut Context<'_>) -> Poll<Result<Option<Event>, DriverError>>,
+) -> Poll<Option<Result<Message, DriverError>>> {
+    loop {
+        match poll_event(cx) {
+            Poll::Ready(Ok(Some(event))) => {
+                if let Some(item) = message_of(event) {
+                    return Poll::Ready(Some(item));
+                }
+            }
+            Poll::Ready(Ok(None)) => return Poll::Ready(None),
+            Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
+            Poll::Pending => return Poll::Pending,
+        }
+    }
+}
+
+/// Turns events into the messages a [`Stream`](futures_core::Stream) yields: control events
+/// are skipped, pieces of messages are an error.
+fn message_of(event: Event) -> Option<Result<Message, DriverError>> {
     match event {
         Event::Message(message) => Some(Ok(message)),
         Event::Fragment(_) => Some(Err(DriverError::Fragment)),

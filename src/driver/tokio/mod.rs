@@ -33,9 +33,21 @@
 //! ## Reading drives everything
 //!
 //! Polling for the next message (or event) also writes queued output, answers pings, echoes
-//! the peer's close, fires the connection's timers (keepalive pings, the pong and close
-//! deadlines, through one `tokio::time::Sleep`) and shuts the transport down when the
-//! connection asks. Keep polling until it returns `None`.
+//! the peer's close, fires the connection's timers (keepalive pings, the pong, close and
+//! write-stall deadlines, through one `tokio::time::Sleep`) and shuts the transport down when
+//! the connection asks. Keep polling until it returns `None`.
+//!
+//! The end is a lingering close: the sending side is shut down first (`poll_shutdown`), then
+//! what the peer still sends is read and discarded until it closes too, or until the close
+//! deadline ([`Connection::linger_deadline`]); only then is the end (or the failure) returned.
+//! Closing with unread input would make the kernel reset the connection, which can destroy our
+//! close frame in flight.
+//!
+//! Writes keep the deadlines too: while the stream takes nothing, `send`, `feed`, `flush`,
+//! `close` and the [`Sink`] run the connection's timers, so against a peer that stopped reading
+//! they fail at the keepalive or write-stall deadline ([`Config::write_timeout`], 30 s by
+//! default) instead of waiting forever. A command that the connection's failure cut short
+//! returns that failure, as [`DriverError::Connection`], and so does every later command.
 //!
 //! ## Writing in batches
 //!
@@ -48,7 +60,9 @@
 //!
 //! [`WebSocketStream::split`] gives a [`ReadHalf`] and a [`WriteHalf`] for two tasks. They
 //! share the connection (a `std::sync::Mutex`, held only while polling: the core never
-//! blocks). Automatic replies and keepalive keep working when only the read half is polled.
+//! blocks). Automatic replies and keepalive keep working when only the read half is polled,
+//! and a write half stuck on a peer that stopped reading fails at the deadlines on its own
+//! timer when only the write half is.
 //!
 //! ## Timers and the clock
 //!
@@ -68,6 +82,7 @@
 
 mod connect;
 mod inner;
+mod sending;
 mod split;
 mod stream;
 
@@ -79,6 +94,7 @@ use crate::close::CloseCode;
 use crate::config::Config;
 use crate::connection::{Connection, Event, Message, MessageKind, Role};
 use crate::driver::{Connector, DriverError};
+use crate::error::SendError;
 use crate::handshake::client::{ClientHandshake, ClientRequest};
 use crate::handshake::server::{Accept, ServerHandshake};
 use crate::handshake::{HandshakeError, Reject, Request};
@@ -92,7 +108,8 @@ use core::task::{Context, Poll};
 use core::time::Duration;
 use futures_core::Stream;
 use futures_sink::Sink;
-use inner::{Inner, Timer, message_of, now};
+use inner::{Inner, Timer, now, poll_next_message};
+use sending::WriteSide;
 use std::io;
 
 /// How long a failed server handshake may take to write its error response.
@@ -107,25 +124,12 @@ async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     early: &[u8],
 ) -> Result<Connection, DriverError> {
     let mut handshake = ClientHandshake::new(request, config);
-    io.write_all(&handshake.request_bytes()).await?;
-    io.flush().await?;
-    if !early.is_empty() {
-        if let Some(conn) = handshake.receive(early)? {
-            return Ok(conn);
-        }
-    }
     let mut buf = [0u8; 4096];
-    loop {
-        let result = match io.read(&mut buf).await {
-            Ok(0) => handshake.receive_eof().map(|()| None),
-            Ok(n) => handshake.receive(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
-        };
-        if let Some(conn) = result? {
-            return Ok(conn);
-        }
-    }
+    connect::exchange(io, &handshake.request_bytes(), early, &mut buf, |input| match input {
+        Some(bytes) => Ok(handshake.receive(bytes)?),
+        None => Ok(handshake.receive_eof().map(|()| None)?),
+    })
+    .await
 }
 
 /// Writes a handshake failure response, shuts the transport down, and returns `error`.
@@ -400,8 +404,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// # Ok(()) }
     /// ```
     pub async fn send(&mut self, message: Message) -> Result<(), DriverError> {
-        self.feed(message).await?;
-        self.flush().await
+        sending::send(self, message).await
     }
 
     /// Queues a message without writing it (waiting first while too much output is queued):
@@ -416,8 +419,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// # Ok(()) }
     /// ```
     pub async fn feed(&mut self, message: Message) -> Result<(), DriverError> {
-        poll_fn(|cx| self.inner.poll_ready(cx)).await?;
-        Ok(self.inner.conn.send(message)?)
+        sending::feed(self, message).await
     }
 
     /// Sends a text message.
@@ -456,9 +458,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
         data: impl Into<Bytes>,
         last: bool,
     ) -> Result<(), DriverError> {
-        poll_fn(|cx| self.inner.poll_ready(cx)).await?;
-        self.inner.conn.send_fragment(kind, data, last)?;
-        self.flush().await
+        sending::send_fragment(self, kind, data.into(), last).await
     }
 
     /// Sends a ping (at most 125 bytes); the pong arrives as [`Event::Pong`].
@@ -469,8 +469,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// # Ok(()) }
     /// ```
     pub async fn ping(&mut self, payload: impl Into<Bytes>) -> Result<(), DriverError> {
-        self.inner.conn.ping(payload)?;
-        self.flush().await
+        sending::control(self, |conn| conn.ping(payload)).await
     }
 
     /// Sends an unsolicited pong (at most 125 bytes).
@@ -481,8 +480,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// # Ok(()) }
     /// ```
     pub async fn pong(&mut self, payload: impl Into<Bytes>) -> Result<(), DriverError> {
-        self.inner.conn.pong(payload)?;
-        self.flush().await
+        sending::control(self, |conn| conn.pong(payload)).await
     }
 
     /// Starts the close handshake (or answers the peer's close) and writes the close frame.
@@ -495,8 +493,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// # Ok(()) }
     /// ```
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), DriverError> {
-        self.inner.conn.close(code, reason)?;
-        self.flush().await
+        sending::control(self, |conn| conn.close(code, reason)).await
     }
 
     /// Writes out everything queued.
@@ -507,7 +504,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// # Ok(()) }
     /// ```
     pub async fn flush(&mut self) -> Result<(), DriverError> {
-        poll_fn(|cx| self.inner.poll_flush(cx)).await
+        sending::flush(self).await
     }
 
     /// Splits the connection into a [`ReadHalf`] and a [`WriteHalf`] for two tasks. Polling
@@ -601,18 +598,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocketStream<S> {
     /// [`WebSocketStream::next_event`].
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        loop {
-            match this.poll_next_event(cx) {
-                Poll::Ready(Ok(Some(event))) => {
-                    if let Some(item) = message_of(event) {
-                        return Poll::Ready(Some(item));
-                    }
-                }
-                Poll::Ready(Ok(None)) => return Poll::Ready(None),
-                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
+        poll_next_message(cx, |cx| this.poll_next_event(cx))
     }
 }
 
@@ -620,20 +606,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocketStream<S> {
     type Error = DriverError;
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), DriverError>> {
-        self.get_mut().inner.poll_ready(cx)
+        self.get_mut().poll_room(cx)
     }
 
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), DriverError> {
-        Ok(self.get_mut().inner.conn.send(message)?)
+        self.get_mut().command(|conn| conn.send(message))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), DriverError>> {
-        self.get_mut().inner.poll_flush(cx)
+        self.get_mut().poll_written(cx)
     }
 
     /// Sends close 1000 (unless a close frame was sent already) and flushes. The close
     /// handshake completes on the stream side: keep reading until `None`.
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), DriverError>> {
-        self.get_mut().inner.poll_close(cx)
+        self.get_mut().poll_closed(cx)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WriteSide for WebSocketStream<S> {
+    fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), DriverError>> {
+        self.inner.poll_ready(&mut self.timer, cx, None)
+    }
+
+    fn poll_written(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), DriverError>> {
+        self.inner.poll_flush(&mut self.timer, cx, None)
+    }
+
+    fn poll_closed(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), DriverError>> {
+        self.inner.poll_close(&mut self.timer, cx, None)
+    }
+
+    fn command<T>(&mut self, command: impl FnOnce(&mut Connection) -> Result<T, SendError>) -> Result<T, DriverError> {
+        self.inner.command(command)
     }
 }

@@ -1,10 +1,12 @@
 //! A [split](super::WebSocketStream::split) connection: a [`ReadHalf`] that drives everything
 //! the connection needs, and a [`WriteHalf`] for sending from another task.
 
-use super::inner::{Inner, Timer, lock, message_of};
+use super::inner::{Inner, Timer, lock, poll_next_message};
+use super::sending::{self, WriteSide};
 use crate::close::CloseCode;
 use crate::connection::{Connection, Event, Message, MessageKind, State};
 use crate::driver::DriverError;
+use crate::error::SendError;
 use crate::utf8::Utf8Bytes;
 use ::tokio::io::{AsyncRead, AsyncWrite};
 use alloc::sync::Arc;
@@ -64,13 +66,18 @@ struct Shared<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
     /// Runs a write-side poll for the write half: registers its task, writes with the shared
-    /// waker, and wakes the read half if the command moved a deadline (the read half owns the
-    /// timer).
-    fn writer_poll<T>(&self, cx: &mut Context<'_>, poll: impl FnOnce(&mut Inner<S>, &mut Context<'_>) -> T) -> T {
+    /// waker (the write half's own timer with its own `cx`), and wakes the read half if the
+    /// poll moved a deadline or ended the connection (the read half owns the main timer and
+    /// finishes the shutdown).
+    fn writer_poll<T>(
+        &self,
+        cx: &mut Context<'_>,
+        poll: impl FnOnce(&mut Inner<S>, &mut Context<'_>, &Waker) -> T,
+    ) -> T {
         HalfWakers::register(&self.wakers.writer, cx.waker());
         let mut inner = lock(&self.inner);
         let deadline = inner.conn.poll_timeout();
-        let result = poll(&mut inner, &mut Context::from_waker(&self.write_waker));
+        let result = poll(&mut inner, cx, &self.write_waker);
         if inner.conn.poll_timeout() != deadline {
             HalfWakers::wake(&self.wakers.reader);
         }
@@ -82,7 +89,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
 pub(super) fn halves<S>(inner: Inner<S>, timer: Timer) -> (ReadHalf<S>, WriteHalf<S>) {
     let wakers = Arc::new(HalfWakers::default());
     let shared = Arc::new(Shared { inner: Mutex::new(inner), write_waker: Waker::from(Arc::clone(&wakers)), wakers });
-    (ReadHalf { shared: Arc::clone(&shared), timer }, WriteHalf { shared })
+    (ReadHalf { shared: Arc::clone(&shared), timer }, WriteHalf { shared, timer: Timer::default() })
 }
 
 /// The reading half of a [split](super::WebSocketStream::split) connection: a [`Stream`] of
@@ -152,40 +159,52 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for ReadHalf<S> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        loop {
-            match this.poll_next_event(cx) {
-                Poll::Ready(Ok(Some(event))) => {
-                    if let Some(item) = message_of(event) {
-                        return Poll::Ready(Some(item));
-                    }
-                }
-                Poll::Ready(Ok(None)) => return Poll::Ready(None),
-                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
+        poll_next_message(cx, |cx| this.poll_next_event(cx))
     }
 }
 
 /// The writing half of a [split](super::WebSocketStream::split) connection: a [`Sink`] of messages,
 /// with inherent async methods for the same.
+///
+/// A write that the stream does not take keeps the connection's deadlines running on a timer
+/// of the write half's own, so a peer that stops reading fails the connection (at the
+/// keepalive or write-stall deadline) even while the read half is not polled, and the write
+/// reports that failure.
 #[derive(Debug)]
 pub struct WriteHalf<S> {
     shared: Arc<Shared<S>>,
+    timer: Timer,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
-    /// Runs a command on the connection (waking the read half if it moved a deadline).
-    fn command<T>(&self, command: impl FnOnce(&mut Connection) -> T) -> T {
+impl<S: AsyncRead + AsyncWrite + Unpin> WriteSide for WriteHalf<S> {
+    fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), DriverError>> {
+        let timer = &mut self.timer;
+        self.shared.writer_poll(cx, |inner, cx, waker| inner.poll_ready(timer, cx, Some(waker)))
+    }
+
+    fn poll_written(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), DriverError>> {
+        let timer = &mut self.timer;
+        self.shared.writer_poll(cx, |inner, cx, waker| inner.poll_flush(timer, cx, Some(waker)))
+    }
+
+    fn poll_closed(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), DriverError>> {
+        let timer = &mut self.timer;
+        self.shared.writer_poll(cx, |inner, cx, waker| inner.poll_close(timer, cx, Some(waker)))
+    }
+
+    /// Runs a command on the connection, waking the read half if it moved a deadline.
+    fn command<T>(&mut self, command: impl FnOnce(&mut Connection) -> Result<T, SendError>) -> Result<T, DriverError> {
         let mut inner = lock(&self.shared.inner);
         let deadline = inner.conn.poll_timeout();
-        let result = command(&mut inner.conn);
+        let result = inner.command(command);
         if inner.conn.poll_timeout() != deadline {
             HalfWakers::wake(&self.shared.wakers.reader);
         }
         result
     }
+}
 
+impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// Queues a message and writes out everything queued.
     ///
     /// ```no_run
@@ -194,8 +213,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// # Ok(()) }
     /// ```
     pub async fn send(&mut self, message: Message) -> Result<(), DriverError> {
-        self.feed(message).await?;
-        self.flush().await
+        sending::send(self, message).await
     }
 
     /// Queues a message without writing it (waiting first while too much output is queued).
@@ -208,8 +226,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// # Ok(()) }
     /// ```
     pub async fn feed(&mut self, message: Message) -> Result<(), DriverError> {
-        poll_fn(|cx| self.shared.writer_poll(cx, Inner::poll_ready)).await?;
-        Ok(self.command(|conn| conn.send(message))?)
+        sending::feed(self, message).await
     }
 
     /// Sends a text message.
@@ -248,9 +265,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
         data: impl Into<Bytes>,
         last: bool,
     ) -> Result<(), DriverError> {
-        poll_fn(|cx| self.shared.writer_poll(cx, Inner::poll_ready)).await?;
-        self.command(|conn| conn.send_fragment(kind, data, last))?;
-        self.flush().await
+        sending::send_fragment(self, kind, data.into(), last).await
     }
 
     /// Sends a ping (at most 125 bytes); the pong reaches the read half as [`Event::Pong`].
@@ -261,8 +276,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// # Ok(()) }
     /// ```
     pub async fn ping(&mut self, payload: impl Into<Bytes>) -> Result<(), DriverError> {
-        self.command(|conn| conn.ping(payload))?;
-        self.flush().await
+        sending::control(self, |conn| conn.ping(payload)).await
     }
 
     /// Sends an unsolicited pong (at most 125 bytes).
@@ -273,8 +287,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// # Ok(()) }
     /// ```
     pub async fn pong(&mut self, payload: impl Into<Bytes>) -> Result<(), DriverError> {
-        self.command(|conn| conn.pong(payload))?;
-        self.flush().await
+        sending::control(self, |conn| conn.pong(payload)).await
     }
 
     /// Starts the close handshake (or answers the peer's close) and writes the close frame;
@@ -286,8 +299,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// # Ok(()) }
     /// ```
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), DriverError> {
-        self.command(|conn| conn.close(code, reason))?;
-        self.flush().await
+        sending::control(self, |conn| conn.close(code, reason)).await
     }
 
     /// Writes out everything queued.
@@ -298,7 +310,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// # Ok(()) }
     /// ```
     pub async fn flush(&mut self) -> Result<(), DriverError> {
-        poll_fn(|cx| self.shared.writer_poll(cx, Inner::poll_flush)).await
+        sending::flush(self).await
     }
 
     /// Whether the connection is open, closing or over.
@@ -318,20 +330,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WriteHalf<S> {
     type Error = DriverError;
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), DriverError>> {
-        self.shared.writer_poll(cx, Inner::poll_ready)
+        self.get_mut().poll_room(cx)
     }
 
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), DriverError> {
-        Ok(self.command(|conn| conn.send(message))?)
+        self.get_mut().command(|conn| conn.send(message))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), DriverError>> {
-        self.shared.writer_poll(cx, Inner::poll_flush)
+        self.get_mut().poll_written(cx)
     }
 
     /// Sends close 1000 (unless a close frame was sent already) and flushes; the read half
     /// completes the close handshake.
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), DriverError>> {
-        self.shared.writer_poll(cx, Inner::poll_close)
+        self.get_mut().poll_closed(cx)
     }
 }
