@@ -39,7 +39,9 @@
 //! 2. **pull events** with [`poll_event`](Connection::poll_event) until `None` — taking the
 //!    peer's [`Event::Close`] queues the close reply, so write again afterwards;
 //! 3. **shut the transport down** when [`should_close_transport`](Connection::should_close_transport)
-//!    says so;
+//!    says so — ideally the sending side first, then reading and discarding until the peer's
+//!    end of stream or [`linger_deadline`](Connection::linger_deadline), so that a reset
+//!    cannot destroy the close frame in flight (what both drivers do);
 //! 4. **re-arm the timer** from [`poll_timeout`](Connection::poll_timeout) and call
 //!    [`handle_timeout`](Connection::handle_timeout) when it fires (a deadline in the past means
 //!    "now").
@@ -140,8 +142,10 @@
 //!
 //! ## Errors
 //!
-//! [`Error`] means the peer or transport misbehaved: fatal, sticky, the close frame already
-//! queued, with [`Error::close_code`]. [`SendError`] means the caller misused the API: nothing
+//! [`Error`] means the peer or transport misbehaved: fatal, sticky, with
+//! [`Error::close_code`], and the close frame already queued — except after the close and
+//! write deadlines, where a peer that does not answer or does not read would not take one
+//! either, so the transport is just shut down. [`SendError`] means the caller misused the API: nothing
 //! happened and the connection is still usable. [`HandshakeError`] covers the upgrade; a server
 //! answers it with [`HandshakeError::response`].
 //!
