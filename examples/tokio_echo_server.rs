@@ -101,14 +101,20 @@ async fn serve(mut tcp: TcpStream, peer: SocketAddr, mut commands: watch::Receiv
     // Replies are already batched; don't let Nagle hold back the last segment.
     let _ = tcp.set_nodelay(true);
     // The upgrade (over a borrowed stream, so a shutdown meanwhile can still answer 503).
-    let upgrade = tokio::select! {
-        ws = WebSocketStream::accept_with(&mut tcp, config(), |_request| Ok(Accept::new())) => Some(ws),
-        _ = commands.changed() => None,
+    // (Futures are as large as everything alive across their awaits, for the connection's
+    // whole life: the select's state ends with its block.)
+    let mut upgraded = {
+        let upgrade = tokio::select! {
+            ws = WebSocketStream::accept_with(&mut tcp, config(), |_request| Ok(Accept::new())) => Some(ws),
+            _ = commands.changed() => None,
+        };
+        upgrade.transpose()
     };
-    let result = match upgrade {
-        Some(Ok(mut ws)) => drive(&mut ws, &mut commands).await,
-        Some(Err(e)) => Err(e),
-        None => {
+    // Driven where it lies (moving it out would keep two copies alive in the task).
+    let result = match &mut upgraded {
+        Ok(Some(ws)) => drive(ws, &mut commands).await,
+        Err(_) => upgraded.map(drop),
+        Ok(None) => {
             let _ = tcp.write_all(&Reject::new(503).body("shutting down\n").into_bytes()).await;
             let _ = tcp.shutdown().await;
             Ok(())

@@ -96,8 +96,8 @@ fn a_huge_declared_length_allocates_nothing_from_the_declaration() {
             let mut conn = Connection::server(Config::unlimited().receive_mode(mode));
             conn.receive(&client_header(0x82, declared)).unwrap();
             assert_eq!(conn.buffered_received(), 0, "a header alone buffers nothing");
-            // The zero-copy path offers `read_buffer_size`, not the declared length.
-            assert_eq!(conn.receive_buffer().len(), 16 << 10);
+            // The zero-copy path offers at most `read_buffer_size`, not the declared length.
+            assert!(conn.receive_buffer().len() <= 16 << 10);
             conn.commit_received(0).unwrap();
             let chunk = [0u8; 4096];
             let mut delivered = 0;

@@ -35,11 +35,17 @@ pub(super) struct ReceiveBuffer {
     /// The data was emptied out of an allocation larger than `idle_capacity`, which the
     /// handles split off may still share.
     emptied_large: bool,
+    /// The most room [`spare`](Self::spare) offers now: [`MIN_ROOM`] after the buffer was let
+    /// go, doubled each time a read fills all the room offered. A fresh buffer is zeroed a few
+    /// KiB at a time, not a whole read buffer's worth for a 20-byte message.
+    offer: usize,
+    /// The room the last [`spare`](Self::spare) offered.
+    offered: usize,
 }
 
 impl ReceiveBuffer {
     pub(super) fn new(idle_capacity: usize) -> Self {
-        Self { bytes: BytesMut::new(), len: 0, idle_capacity, emptied_large: false }
+        Self { bytes: BytesMut::new(), len: 0, idle_capacity, emptied_large: false, offer: MIN_ROOM, offered: 0 }
     }
 
     /// The received data.
@@ -75,12 +81,25 @@ impl ReceiveBuffer {
         self.len = end;
     }
 
-    /// Up to `n` bytes of room right after the data, for a read: `n`, or what is left of the
+    /// Up to `n` bytes of room right after the data, for a read: `n` (or less, while reads
+    /// have not needed that much since the buffer was let go), or what is left of the
     /// allocation if that is at least [`MIN_ROOM`] (or `n`, if smaller) — so that reads walk
     /// through the allocation and it is reclaimed or grown only when nearly used up, not
     /// whenever less than `n` is left. Only room never offered before is zeroed. Commit what
     /// was read with [`commit`](Self::commit).
     pub(super) fn spare(&mut self, n: usize) -> &mut [u8] {
+        let n = self.offer(n);
+        self.spare_exactly(n)
+    }
+
+    /// How much of `n` [`spare`](Self::spare) would offer now.
+    pub(super) fn offer(&self, n: usize) -> usize {
+        n.min(self.offer)
+    }
+
+    /// [`spare`](Self::spare) for a read whose size is known to be needed (the rest of a
+    /// frame): `n` bytes, however little reads needed before.
+    pub(super) fn spare_exactly(&mut self, n: usize) -> &mut [u8] {
         self.reuse_or_release(n);
         let left = self.bytes.capacity() - self.len;
         let n = if left >= n.min(MIN_ROOM) {
@@ -95,6 +114,7 @@ impl ReceiveBuffer {
             // `resize` keeps the initialized room past the data and zeroes only what is new.
             self.bytes.resize(end, 0);
         }
+        self.offered = n;
         &mut self.bytes[self.len..end]
     }
 
@@ -122,6 +142,9 @@ impl ReceiveBuffer {
     /// `n` bytes were read into the front of the room [`spare`](Self::spare) offered.
     pub(super) fn commit(&mut self, n: usize) {
         self.len = (self.len + n).min(self.bytes.len());
+        if n > 0 && n >= core::mem::take(&mut self.offered) {
+            self.offer = self.offer.saturating_mul(2);
+        }
     }
 
     /// Takes the first `n` bytes of data (`n <= len`), sharing the allocation.
@@ -154,6 +177,7 @@ impl ReceiveBuffer {
         if self.len == 0 {
             self.bytes = BytesMut::new();
             self.emptied_large = false;
+            self.offer = MIN_ROOM;
         }
     }
 
@@ -212,7 +236,7 @@ mod tests {
         let mut buf = ReceiveBuffer::new(64 << 10);
         buf.extend(&alloc::vec![7; 1 << 20]);
         let payload = buf.split_to(1 << 20);
-        assert_eq!(buf.spare(16 << 10).len(), 16 << 10);
+        assert!(buf.spare(16 << 10).len() >= MIN_ROOM);
         assert!(buf.capacity() < 1 << 20, "{}", buf.capacity());
         assert_eq!(payload.len(), 1 << 20);
         // Consumed without a split (as the inflater consumes compressed input): the same.
@@ -223,6 +247,26 @@ mod tests {
         buf.extend(&[1]);
         assert!(buf.capacity() < 1 << 20, "{}", buf.capacity());
         drop(kept);
+    }
+
+    #[test]
+    fn the_room_offered_doubles_while_reads_fill_it_and_starts_small_again_after_a_release() {
+        let mut buf = ReceiveBuffer::new(64 << 10);
+        // A read that does not fill the room leaves the offer where it is.
+        let n = buf.spare(64 << 10).len();
+        buf.commit(n / 2);
+        assert_eq!(buf.spare(64 << 10).len(), n);
+        buf.commit(n - n / 2);
+        let mut sizes = alloc::vec::Vec::new();
+        for _ in 0..4 {
+            let n = buf.spare(64 << 10).len();
+            sizes.push(n);
+            buf.commit(n);
+        }
+        assert_eq!(sizes, [4 << 10, 8 << 10, 16 << 10, 32 << 10]);
+        buf.clear();
+        buf.release_if_empty();
+        assert_eq!(buf.spare(64 << 10).len(), MIN_ROOM);
     }
 
     #[test]

@@ -156,15 +156,15 @@ pub struct Connection {
     timers: timers::Timers,
     error: Option<Error>,
     /// The peer's close frame, echoed when the application takes its `Event::Close`.
-    close_reply: Option<Option<CloseFrame>>,
+    close_reply: Option<Option<CloseCode>>,
     /// The close frame of a failure, queued once the application has taken the events that
     /// came before the failure (so its answers to them still go out first).
-    failure_close: Option<CloseFrame>,
+    failure_close: Option<Box<CloseFrame>>,
     /// The transport reached end of stream.
     eof: bool,
     /// The close deadline passed: give up on the transport.
     timed_out: bool,
-    protocol: Option<alloc::string::String>,
+    protocol: Option<Box<str>>,
     #[cfg(feature = "deflate")]
     deflate: Option<Box<crate::extensions::deflate::Deflate>>,
 }
@@ -272,7 +272,7 @@ impl Connection {
     }
 
     pub(crate) fn set_protocol(&mut self, protocol: Option<alloc::string::String>) {
-        self.protocol = protocol;
+        self.protocol = protocol.map(alloc::string::String::into_boxed_str);
     }
 
     // ----- getters -----
@@ -384,13 +384,14 @@ impl Connection {
         self.process()
     }
 
-    /// Zero-copy receive, step one: room to read into, usually
-    /// [`Config::read_buffer_size`] bytes (less, but at least 4 KiB, when the buffer's
-    /// allocation is nearly used up; it is reclaimed or grown before the next read) — and more
-    /// while a large frame is arriving: as much as its header said is still to come, up to as
-    /// much as has already arrived of it (and about 1 MiB), so that it takes few reads and the
-    /// room grows with what the peer sends, not with what it declares. Pass the count read to
-    /// [`commit_received`](Self::commit_received).
+    /// Zero-copy receive, step one: room to read into. Between frames, up to
+    /// [`Config::read_buffer_size`] bytes: 4 KiB after the buffer was let go
+    /// ([`release_buffers`](Self::release_buffers)), doubling each time a read fills it (and
+    /// less, but at least 4 KiB, when the buffer's allocation is nearly used up). While a
+    /// frame is arriving: what its header said is still to come, up to `read_buffer_size` or
+    /// four times what has already arrived of it, whichever is more (and about 1 MiB), or the room
+    /// between frames if that is more — so that a large frame takes few reads, and the room
+    /// grows with what the peer sends, not with what it declares. Pass the count read to [`commit_received`](Self::commit_received).
     ///
     /// ```
     /// use wscore::{Config, Connection};
@@ -402,8 +403,16 @@ impl Connection {
     /// assert!(matches!(conn.poll_event(), Some(wscore::Event::Message(m)) if m.as_bytes() == [0xAA, 0xBB]));
     /// ```
     pub fn receive_buffer(&mut self) -> &mut [u8] {
-        let room = self.recv.expected_payload(self.config.receive_mode).max(self.config.read_buffer_size);
-        self.recv.buf.spare(room)
+        let read_size = self.config.read_buffer_size;
+        match self.recv.expected_payload(self.config.receive_mode, read_size) {
+            0 => self.recv.buf.spare(read_size),
+            // Never less than a read between frames would get: what follows the frame may be
+            // there already.
+            rest => {
+                let usual = self.recv.buf.offer(read_size);
+                self.recv.buf.spare_exactly(rest.max(usual))
+            }
+        }
     }
 
     /// Zero-copy receive, step two: `n` bytes were written at the start of
@@ -461,7 +470,7 @@ impl Connection {
                 if self.events.is_empty() {
                     self.send.push_close(Some(&frame));
                 } else {
-                    self.failure_close = Some(frame);
+                    self.failure_close = Some(Box::new(frame));
                 }
                 self.timers.arm_close();
             }
@@ -473,9 +482,11 @@ impl Connection {
         err
     }
 
-    fn send_close_reply(&mut self, reply: Option<CloseFrame>) {
+    fn send_close_reply(&mut self, reply: Option<CloseCode>) {
         if self.state == State::CloseReceived {
-            self.send.push_close(reply.as_ref());
+            // Echo the peer's code, without its reason (RFC 6455 §5.5.1).
+            let frame = reply.map(|code| CloseFrame::new(code, ""));
+            self.send.push_close(frame.as_ref());
             self.state = State::Closed;
             self.timers.arm_close();
         }
@@ -673,10 +684,10 @@ impl Connection {
     /// ```
     /// use wscore::{Config, Connection};
     /// let mut conn = Connection::server(Config::default());
-    /// let room = conn.receive_buffer().len();
-    /// assert_eq!(room, 16 << 10);
+    /// let room = conn.receive_buffer(); // a read found nothing...
+    /// assert!(!room.is_empty());
     /// conn.commit_received(0).unwrap();
-    /// conn.release_buffers(); // nothing was received: the 16 KiB go
+    /// conn.release_buffers(); // ...so the room offered for it goes until the next read
     /// ```
     pub fn release_buffers(&mut self) {
         if self.recv.message.is_none() && self.recv.frame.is_none() {

@@ -282,6 +282,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 }
                 Poll::Pending => {
                     let _ = self.conn.commit_received(0);
+                    // Nothing to read: an idle connection holds no buffers while it waits (the
+                    // next read allocates a few KiB again).
+                    self.conn.release_buffers();
                     return Poll::Pending;
                 }
             }

@@ -261,7 +261,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocketStream<S> {
     /// .await?;
     /// # Ok(()) }
     /// ```
-    pub async fn accept_with<F>(mut stream: S, config: Config, callback: F) -> Result<Self, DriverError>
+    pub async fn accept_with<F>(stream: S, config: Config, callback: F) -> Result<Self, DriverError>
+    where
+        F: FnOnce(&Request) -> Result<Accept, Reject>,
+    {
+        // On the heap: the handshake's state (its read buffer, the parser, the timeout) would
+        // otherwise stay part of the caller's task for the connection's whole life, as futures
+        // are as large as their largest state — several KiB per idle connection.
+        Box::pin(Self::accept_unboxed(stream, config, callback)).await
+    }
+
+    async fn accept_unboxed<F>(mut stream: S, config: Config, callback: F) -> Result<Self, DriverError>
     where
         F: FnOnce(&Request) -> Result<Accept, Reject>,
     {
