@@ -17,6 +17,7 @@
 //! The example only moves messages and commands between the application and the driver; all
 //! protocol logic (framing, pongs, the close handshake, timeouts) lives in `wscore`.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -26,7 +27,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use wscore::tokio::WebSocketStream;
-use wscore::{Accept, CloseCode, Config, DriverError, Reject};
+use wscore::{Accept, CloseCode, Config, DriverError, Message, Reject};
 
 /// How long shutdown waits for the close handshakes (the core gives up after its close timeout).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
@@ -97,40 +98,57 @@ async fn main() -> io::Result<()> {
 }
 
 /// One connection, from the upgrade to the end of the transport. Logs at most one line.
-async fn serve(mut tcp: TcpStream, peer: SocketAddr, mut commands: watch::Receiver<Option<Command>>) {
-    // Replies are already batched; don't let Nagle hold back the last segment.
-    let _ = tcp.set_nodelay(true);
-    // The upgrade (over a borrowed stream, so a shutdown meanwhile can still answer 503).
-    // (Futures are as large as everything alive across their awaits, for the connection's
-    // whole life: the select's state ends with its block.)
-    let mut upgraded = {
-        let upgrade = tokio::select! {
-            ws = WebSocketStream::accept_with(&mut tcp, config(), |_request| Ok(Accept::new())) => Some(ws),
-            _ = commands.changed() => None,
+///
+/// (A plain function returning an `async move` block rather than an `async fn`: an `async fn`
+/// keeps a second copy of its arguments in its state. Futures are as large as everything alive
+/// across their awaits, for the connection's whole life: this one is what an idle connection
+/// costs, besides its socket.)
+#[allow(clippy::manual_async_fn)] // on purpose, see above
+fn serve(
+    mut tcp: TcpStream,
+    peer: SocketAddr,
+    mut commands: watch::Receiver<Option<Command>>,
+) -> impl Future<Output = ()> {
+    async move {
+        // Replies are already batched; don't let Nagle hold back the last segment.
+        let _ = tcp.set_nodelay(true);
+        // The upgrade (over a borrowed stream, so a shutdown meanwhile can still answer 503),
+        // on the heap: its state is needed only until it is done.
+        let mut upgraded = Box::pin(async {
+            tokio::select! {
+                ws = WebSocketStream::accept_with(&mut tcp, config(), |_request| Ok(Accept::new())) => ws.map(Some),
+                _ = commands.changed() => Ok(None),
+            }
+        })
+        .await;
+        // Driven where it lies (moving it out would keep two copies alive in the task).
+        let result = match &mut upgraded {
+            Ok(Some(ws)) => drive(ws, &mut commands).await,
+            Err(_) => upgraded.map(drop),
+            Ok(None) => {
+                let _ = tcp.write_all(&Reject::new(503).body("shutting down\n").into_bytes()).await;
+                let _ = tcp.shutdown().await;
+                Ok(())
+            }
         };
-        upgrade.transpose()
-    };
-    // Driven where it lies (moving it out would keep two copies alive in the task).
-    let result = match &mut upgraded {
-        Ok(Some(ws)) => drive(ws, &mut commands).await,
-        Err(_) => upgraded.map(drop),
-        Ok(None) => {
-            let _ = tcp.write_all(&Reject::new(503).body("shutting down\n").into_bytes()).await;
-            let _ = tcp.shutdown().await;
-            Ok(())
+        match result {
+            Ok(()) => {}
+            Err(DriverError::Handshake(e)) => eprintln!("{peer}: upgrade failed: {e} (HTTP {})", e.status()),
+            Err(DriverError::Connection(e)) => eprintln!("{peer}: {e} (close code {})", e.close_code()),
+            Err(e) => eprintln!("{peer}: {e} (close code {})", CloseCode::ABNORMAL),
         }
-    };
-    match result {
-        Ok(()) => {}
-        Err(DriverError::Handshake(e)) => eprintln!("{peer}: upgrade failed: {e} (HTTP {})", e.status()),
-        Err(DriverError::Connection(e)) => eprintln!("{peer}: {e} (close code {})", e.close_code()),
-        Err(e) => eprintln!("{peer}: {e} (close code {})", CloseCode::ABNORMAL),
     }
 }
 
 /// The command just sent (copied out: the channel's lock must not be held across an await).
 fn latest(commands: &mut watch::Receiver<Option<Command>>) -> Option<Command> {
     *commands.borrow_and_update()
+}
+
+/// What woke the connection task up.
+enum Wakeup {
+    Message(Message),
+    Command(Command),
 }
 
 /// Echoes messages until the connection ends; closes on command. The driver writes the queued
@@ -141,27 +159,33 @@ async fn drive(
 ) -> Result<(), DriverError> {
     let mut closing = false;
     loop {
-        tokio::select! {
+        // Only waiting happens in the select; acting happens after it, so the state of the
+        // two is never alive at once.
+        let wakeup = tokio::select! {
             // Cancel-safe: losing the race to a command loses no message.
             message = ws.next_message() => match message? {
-                Some(message) => match ws.feed(message).await {
-                    // Fails only once a close was sent: the peer's late messages are not echoed.
-                    Err(DriverError::Send(_)) => {}
-                    result => result?,
-                },
+                Some(message) => Wakeup::Message(message),
                 None => return Ok(()),
             },
             Ok(()) = commands.changed(), if !closing => match latest(commands) {
-                None => {}
-                Some(Command::Close { code, reason }) => {
-                    closing = true;
-                    match ws.close(code, reason).await {
-                        // The peer closed first: the handshake is already under way.
-                        Err(DriverError::Send(_)) => {}
-                        result => result?,
-                    }
-                }
+                Some(command) => Wakeup::Command(command),
+                None => continue,
             },
+        };
+        match wakeup {
+            Wakeup::Message(message) => match ws.feed(message).await {
+                // Fails only once a close was sent: the peer's late messages are not echoed.
+                Err(DriverError::Send(_)) => {}
+                result => result?,
+            },
+            Wakeup::Command(Command::Close { code, reason }) => {
+                closing = true;
+                match ws.close(code, reason).await {
+                    // The peer closed first: the handshake is already under way.
+                    Err(DriverError::Send(_)) => {}
+                    result => result?,
+                }
+            }
         }
     }
 }

@@ -219,7 +219,7 @@ impl Connection {
     }
 
     pub(crate) fn new(role: Role, config: Config, random: Option<Box<dyn RandomSource>>) -> Self {
-        let timers = timers::Timers::new(&config);
+        let timers = timers::Timers::new();
         Self {
             role,
             recv: recv::Receiver::new(role, config.read_buffer_size),

@@ -10,19 +10,13 @@
 //! and anchors the deadline at the `now` of the next `handle_timeout`.
 
 use super::{Connection, State};
-use crate::config::Config;
 use crate::error::Error;
 use crate::frame::OpCode;
 use crate::time::Instant;
 use bytes::Bytes;
-use core::time::Duration;
 
 #[derive(Debug)]
 pub(super) struct Timers {
-    keepalive_interval: Option<Duration>,
-    keepalive_timeout: Duration,
-    close_timeout: Duration,
-    write_timeout: Option<Duration>,
     next_ping: Option<Instant>,
     pong_deadline: Option<Instant>,
     /// Payload of the keepalive ping whose pong is awaited.
@@ -36,12 +30,8 @@ pub(super) struct Timers {
 }
 
 impl Timers {
-    pub(super) fn new(config: &Config) -> Self {
+    pub(super) fn new() -> Self {
         Self {
-            keepalive_interval: config.keepalive_interval,
-            keepalive_timeout: config.keepalive_timeout,
-            close_timeout: config.close_timeout,
-            write_timeout: config.write_timeout,
             next_ping: None,
             pong_deadline: None,
             awaited_pong: 0,
@@ -105,7 +95,7 @@ impl Connection {
         if t.close_needs_anchor && !self.should_close_transport() {
             return Some(Instant::ZERO);
         }
-        if self.state == State::Open && t.keepalive_interval.is_some() && t.next_ping.is_none() {
+        if self.state == State::Open && self.config.keepalive_interval.is_some() && t.next_ping.is_none() {
             return Some(Instant::ZERO);
         }
         let write_deadline = match self.write_stall_watched() {
@@ -119,7 +109,7 @@ impl Connection {
     /// Whether the write-stall deadline applies: it is configured, output waits, and the
     /// transport was not given up on.
     fn write_stall_watched(&self) -> bool {
-        self.timers.write_timeout.is_some() && !self.send.is_empty() && !self.timed_out
+        self.config.write_timeout.is_some() && !self.send.is_empty() && !self.timed_out
     }
 
     /// Tells the connection the time: anchors new deadlines and fires those that are due
@@ -129,17 +119,17 @@ impl Connection {
         let t = &mut self.timers;
         if t.close_needs_anchor {
             t.close_needs_anchor = false;
-            t.close_deadline = Some(now + t.close_timeout);
+            t.close_deadline = Some(now + self.config.close_timeout);
         }
         if self.state == State::Open {
-            if let Some(interval) = t.keepalive_interval {
+            if let Some(interval) = self.config.keepalive_interval {
                 match t.next_ping {
                     None => t.next_ping = Some(now + interval),
                     Some(at) if at <= now => {
                         t.next_ping = Some(now + interval);
                         if t.pong_deadline.is_none() {
                             t.awaited_pong = t.awaited_pong.wrapping_add(1);
-                            t.pong_deadline = Some(now + t.keepalive_timeout);
+                            t.pong_deadline = Some(now + self.config.keepalive_timeout);
                             let payload = Bytes::copy_from_slice(&t.awaited_pong.to_be_bytes());
                             self.send.push_control(OpCode::Ping, payload);
                         }
@@ -156,7 +146,7 @@ impl Connection {
             let t = &mut self.timers;
             if t.close_needs_anchor {
                 t.close_needs_anchor = false;
-                t.close_deadline = Some(now + t.close_timeout);
+                t.close_deadline = Some(now + self.config.close_timeout);
             }
             self.anchor_write_deadline(now);
             return Err(err);
@@ -180,7 +170,7 @@ impl Connection {
     fn anchor_write_deadline(&mut self, now: Instant) -> bool {
         let watched = self.write_stall_watched();
         let t = &mut self.timers;
-        match t.write_timeout {
+        match self.config.write_timeout {
             Some(limit) if watched => {
                 if t.write_deadline.is_none() || t.write_progress {
                     t.write_progress = false;
@@ -229,7 +219,7 @@ impl Connection {
     /// still in flight (the peer may still be sending the rest of a message we refused, or
     /// data that crossed our close).
     ///
-    /// The deadline is the close handshake's ([`Config::close_timeout`] after the close frame
+    /// The deadline is the close handshake's ([`Config::close_timeout`](crate::Config::close_timeout) after the close frame
     /// was queued; `now` + that if no [`handle_timeout`](Self::handle_timeout) anchored it yet).
     /// `None`: close right away — the transport already ended, the close or write deadline
     /// passed (the peer is given up on), or no close frame was sent.
@@ -256,7 +246,7 @@ impl Connection {
         let t = &self.timers;
         match t.close_deadline {
             Some(at) => Some(at),
-            None if t.close_needs_anchor => Some(now + t.close_timeout),
+            None if t.close_needs_anchor => Some(now + self.config.close_timeout),
             None => None,
         }
     }
