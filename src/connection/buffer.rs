@@ -49,15 +49,18 @@ impl ReceiveBuffer {
     }
 
     /// The received data.
+    #[inline]
     pub(super) fn data(&self) -> &[u8] {
         &self.bytes[..self.len]
     }
 
     /// The received data, to unmask in place.
+    #[inline]
     pub(super) fn data_mut(&mut self) -> &mut [u8] {
         &mut self.bytes[..self.len]
     }
 
+    #[inline]
     pub(super) fn len(&self) -> usize {
         self.len
     }
@@ -69,6 +72,7 @@ impl ReceiveBuffer {
     }
 
     /// Appends `data` (the copying input path).
+    #[inline]
     pub(super) fn extend(&mut self, data: &[u8]) {
         self.reuse_or_release(data.len());
         let end = self.len + data.len();
@@ -87,18 +91,21 @@ impl ReceiveBuffer {
     /// through the allocation and it is reclaimed or grown only when nearly used up, not
     /// whenever less than `n` is left. Only room never offered before is zeroed. Commit what
     /// was read with [`commit`](Self::commit).
+    #[inline]
     pub(super) fn spare(&mut self, n: usize) -> &mut [u8] {
         let n = self.offer(n);
         self.spare_exactly(n)
     }
 
     /// How much of `n` [`spare`](Self::spare) would offer now.
+    #[inline]
     pub(super) fn offer(&self, n: usize) -> usize {
         n.min(self.offer)
     }
 
     /// [`spare`](Self::spare) for a read whose size is known to be needed (the rest of a
     /// frame): `n` bytes, however little reads needed before.
+    #[inline]
     pub(super) fn spare_exactly(&mut self, n: usize) -> &mut [u8] {
         self.reuse_or_release(n);
         let left = self.bytes.capacity() - self.len;
@@ -140,6 +147,7 @@ impl ReceiveBuffer {
     }
 
     /// `n` bytes were read into the front of the room [`spare`](Self::spare) offered.
+    #[inline]
     pub(super) fn commit(&mut self, n: usize) {
         self.len = (self.len + n).min(self.bytes.len());
         if n > 0 && n >= core::mem::take(&mut self.offered) {
@@ -148,6 +156,7 @@ impl ReceiveBuffer {
     }
 
     /// Takes the first `n` bytes of data (`n <= len`), sharing the allocation.
+    #[inline]
     pub(super) fn split_to(&mut self, n: usize) -> BytesMut {
         let large = self.bytes.capacity() > self.idle_capacity;
         let taken = self.bytes.split_to(n);
@@ -158,6 +167,7 @@ impl ReceiveBuffer {
 
     /// Drops the first `n` bytes of data (`n <= len`: a frame header, compressed input the
     /// inflater took).
+    #[inline]
     pub(super) fn advance(&mut self, n: usize) {
         let large = self.bytes.capacity() > self.idle_capacity;
         self.bytes.advance(n);
@@ -183,6 +193,7 @@ impl ReceiveBuffer {
 
     /// Before new input lands in an empty buffer: a large allocation is reused if nothing
     /// split off it is alive any more, else let go (its last user frees it).
+    #[inline]
     fn reuse_or_release(&mut self, additional: usize) {
         if self.len == 0 && core::mem::take(&mut self.emptied_large) {
             self.bytes.clear();

@@ -309,6 +309,7 @@ impl Connection {
 
     /// Bytes queued for the transport (encoded or not yet encoded).
     #[must_use]
+    #[inline]
     pub fn buffered_amount(&self) -> usize {
         self.send.buffered_amount()
     }
@@ -374,6 +375,7 @@ impl Connection {
     ///
     /// On a fatal error the close frame is already queued; keep writing
     /// [`transmit`](Self::transmit) out and then close the transport.
+    #[inline]
     pub fn receive(&mut self, data: &[u8]) -> Result<(), Error> {
         if let Some(err) = &self.error {
             return Err(err.clone());
@@ -402,6 +404,7 @@ impl Connection {
     /// conn.commit_received(frame.len()).unwrap();
     /// assert!(matches!(conn.poll_event(), Some(wscore::Event::Message(m)) if m.as_bytes() == [0xAA, 0xBB]));
     /// ```
+    #[inline]
     pub fn receive_buffer(&mut self) -> &mut [u8] {
         let read_size = self.config.read_buffer_size;
         match self.recv.expected_payload(self.config.receive_mode, read_size) {
@@ -417,6 +420,7 @@ impl Connection {
 
     /// Zero-copy receive, step two: `n` bytes were written at the start of
     /// [`receive_buffer`](Self::receive_buffer).
+    #[inline]
     pub fn commit_received(&mut self, n: usize) -> Result<(), Error> {
         if self.accepts_input() && self.error.is_none() {
             self.recv.buf.commit(n);
@@ -537,6 +541,7 @@ impl Connection {
         self.close(CloseCode::NORMAL, "")
     }
 
+    #[inline]
     fn check_can_send(&self) -> Result<(), SendError> {
         let answering_before_failure = self.failure_close.is_some();
         if !matches!(self.state, State::Open | State::CloseReceived) && !answering_before_failure {
@@ -558,6 +563,7 @@ impl Connection {
     /// conn.send(Message::Text("Hello".into())).unwrap();
     /// assert_eq!(conn.transmit(), b"\x81\x05Hello"); // RFC 6455 §5.7
     /// ```
+    #[inline]
     pub fn send(&mut self, message: Message) -> Result<(), SendError> {
         self.check_can_send()?;
         if self.send.stream_open().is_some() {
@@ -576,6 +582,7 @@ impl Connection {
     /// message is worth it. `stream`: whether the streamed message being continued is
     /// compressed (`None` for whole messages and first pieces).
     #[cfg_attr(not(feature = "deflate"), allow(unused_variables, unused_mut))]
+    #[inline]
     fn compress(&mut self, data: Bytes, last: bool, stream: Option<bool>) -> (Bytes, bool) {
         #[cfg(feature = "deflate")]
         if let Some(deflate) = self.deflate.as_mut() {
@@ -590,11 +597,13 @@ impl Connection {
     }
 
     /// Queues a text message.
+    #[inline]
     pub fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), SendError> {
         self.send(Message::Text(text.into()))
     }
 
     /// Queues a binary message.
+    #[inline]
     pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), SendError> {
         self.send(Message::Binary(data.into()))
     }
@@ -649,11 +658,13 @@ impl Connection {
     /// The next bytes to write to the transport (empty when there is nothing to write). Call
     /// [`advance_transmit`](Self::advance_transmit) with the number written.
     #[must_use]
+    #[inline]
     pub fn transmit(&self) -> &[u8] {
         self.send.chunk()
     }
 
     /// Marks `n` bytes of [`transmit`](Self::transmit) as written.
+    #[inline]
     pub fn advance_transmit(&mut self, n: usize) {
         self.send.advance(n);
         self.timers.wrote(n);
@@ -701,6 +712,7 @@ impl Connection {
 
     /// Whether output is waiting to be written.
     #[must_use]
+    #[inline]
     pub fn wants_write(&self) -> bool {
         !self.send.is_empty()
     }

@@ -127,6 +127,7 @@ impl Receiver {
 
 impl Connection {
     /// Turns buffered bytes into events until more input is needed.
+    #[inline]
     pub(super) fn process(&mut self) -> Result<(), Error> {
         let result = self.process_frames();
         match result {
@@ -135,6 +136,7 @@ impl Connection {
         }
     }
 
+    #[inline]
     fn process_frames(&mut self) -> Result<(), ProtocolError> {
         loop {
             if !self.accepts_input() {
@@ -165,6 +167,7 @@ impl Connection {
     /// Up to [`BATCH`] frames are unmasked and validated in place first; then the bytes they
     /// span leave the buffer as one shared chunk and each message is a slice of it: one
     /// reference count per message instead of a buffer split.
+    #[inline]
     fn whole_frames(&mut self) -> Result<(), ProtocolError> {
         loop {
             // (payload start, payload length) within the scanned bytes; bit i of `text`: frame i
@@ -200,6 +203,7 @@ impl Connection {
     /// Unmasks and validates up to `found.len()` whole frames at the front of the buffer (see
     /// [`whole_frames`](Self::whole_frames)). Returns how many, the bytes they span, and
     /// whether the frame after them is text that is not valid UTF-8.
+    #[inline]
     fn scan_whole_frames(&mut self, found: &mut [(u32, u32); BATCH], text: &mut u64) -> (usize, usize, bool) {
         let masked = self.recv.role == Role::Server;
         let mask_len = if masked { 4 } else { 0 };
@@ -252,6 +256,7 @@ impl Connection {
         (found.len(), at, false)
     }
 
+    #[inline]
     fn push_message(&mut self, payload: Bytes, text: bool) {
         let message = if text { Message::Text(Utf8Bytes::from_validated(payload)) } else { Message::Binary(payload) };
         self.events.push_back(Event::Message(message));

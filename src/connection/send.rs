@@ -10,7 +10,7 @@ use crate::mask::apply_mask;
 use crate::random::RandomSource;
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 /// Encoded output is kept to about this much; the rest waits, unencoded, in the queues, so a
 /// control frame is never stuck behind more than this (plus one frame). Large enough that a
@@ -80,6 +80,7 @@ impl SendQueue {
         }
     }
 
+    #[inline]
     pub(crate) fn buffered_amount(&self) -> usize {
         self.encoded
             + self.queued_bytes
@@ -88,6 +89,7 @@ impl SendQueue {
             + self.close.as_ref().map_or(0, |c| c.len() + 2)
     }
 
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.encoded == 0
     }
@@ -102,6 +104,7 @@ impl SendQueue {
 
     /// Queues a message, or a piece of a streamed one. `compressed`: the data is
     /// permessage-deflate output (RSV1 goes on the message's first frame).
+    #[inline]
     pub(crate) fn push_message(
         &mut self,
         kind: MessageKind,
@@ -133,6 +136,7 @@ impl SendQueue {
     /// Whether a new frame may be encoded at once: nothing unencoded waits (which would have
     /// to go first), the close frame is not queued, and encoded output is below the
     /// encode-ahead mark.
+    #[inline]
     fn nothing_waits(&self) -> bool {
         self.nothing_queued() && !self.close_encoded && self.encoded < ENCODE_AHEAD
     }
@@ -198,10 +202,12 @@ impl SendQueue {
 
     // ----- output -----
 
+    #[inline]
     pub(crate) fn chunk(&self) -> &[u8] {
         self.chunks.front().map_or(&self.tail[self.tail_sent..], |c| &c[..])
     }
 
+    #[inline]
     pub(crate) fn advance(&mut self, mut n: usize) {
         n = n.min(self.encoded);
         self.encoded -= n;
@@ -228,6 +234,7 @@ impl SendQueue {
     }
 
     /// Whether nothing waits to be encoded.
+    #[inline]
     fn nothing_queued(&self) -> bool {
         self.messages.is_empty() && self.auto_pong.is_none() && self.control.is_empty() && self.close.is_none()
     }
@@ -301,6 +308,7 @@ impl SendQueue {
         }
     }
 
+    #[inline]
     fn encode_frame(&mut self, mut header: FrameHeader, payload: &Bytes) {
         header.payload_len = payload.len() as u64;
         if self.role == Role::Client {
@@ -315,7 +323,13 @@ impl SendQueue {
         self.encoded += header_len + payload.len();
         let apart = header.mask.is_none() && payload.len() >= ZERO_COPY_MIN;
         self.tail.reserve(header_len + if apart { 0 } else { payload.len() });
-        self.tail.extend_from_slice(&raw[..header_len]);
+        if let ([b0, b1, ..], 2) = (raw, header_len) {
+            // The common short header: two stores, not a copy of unknown length.
+            self.tail.put_u8(b0);
+            self.tail.put_u8(b1);
+        } else {
+            self.tail.extend_from_slice(&raw[..header_len]);
+        }
         match header.mask {
             Some(key) => {
                 let start = self.tail.len();
