@@ -30,7 +30,8 @@
 //!    the rest; text: the first 16 characters are that hash in hex), and every echo is checked
 //!    against the message sent (kind, length, hash) in order;
 //! 5. after every round, reads the server's RSS; after the last round, fails if it grew more
-//!    than the tolerance over the RSS after round 1 (growth after the warm-up means a leak);
+//!    than the tolerance over the RSS after round 1 and by more than 4 MiB (growth after the
+//!    warm-up means a leak; a few MiB are allocator slack for the largest messages);
 //! 6. closes every connection with 1000 and prints `N passed, M failed`: one check per echoed
 //!    message, per connection that must close cleanly, and the RSS check. Exits 0 only if
 //!    nothing failed.
@@ -62,6 +63,8 @@ const SEND_WINDOW: usize = 256 << 10;
 const MAX_OUTSTANDING: usize = 8;
 /// The largest message.
 const MAX_MESSAGE: usize = 1 << 20;
+/// RSS growth after round 1 that never counts as a leak, whatever the tolerance (KiB).
+const RSS_SLACK_KIB: u64 = 4 << 10;
 /// Sizes every round sends once: the ends of the range and both sides of the frame header's
 /// length encodings (7 bits, 16 bits, 64 bits).
 const EDGE_SIZES: [usize; 10] = [0, 1, 125, 126, 127, 65_535, 65_536, 65_537, MAX_MESSAGE - 1, MAX_MESSAGE];
@@ -694,11 +697,16 @@ async fn run(options: &Options) -> (usize, usize) {
     // RSS: growth after the first round (the warm-up) beyond the tolerance is a leak.
     if let (Some(&first), Some(&last)) = (rss_after.first(), rss_after.last()) {
         let growth = (last as f64 - first as f64) / first as f64 * 100.0;
-        let ok = growth <= options.rss_tolerance;
+        // A server that holds next to nothing between messages (the embedded one, or any
+        // without deflate) sits at a few MiB, where one more arena the allocator keeps for the
+        // largest messages is already tens of percent: a few MiB of growth are not a leak. A
+        // leak keeps growing with every round, past both.
+        let ok = growth <= options.rss_tolerance || last.saturating_sub(first) <= RSS_SLACK_KIB;
         println!(
-            "server RSS after round 1: {first} KiB, after round {}: {last} KiB ({growth:+.1}%, tolerance {}%): {}",
+            "server RSS after round 1: {first} KiB, after round {}: {last} KiB ({growth:+.1}%, tolerance {}% or {} MiB): {}",
             rss_after.len(),
             options.rss_tolerance,
+            RSS_SLACK_KIB / 1024,
             if ok { "ok" } else { "FAILED" }
         );
         if ok {
