@@ -332,3 +332,99 @@ write("upgrade", "h2-no-protocol", upgrade_plan(http2=1, drop=1 << 1) + fields(b
 write("upgrade", "h2-empty-path", upgrade_plan(http2=1, drop=0x80) + fields(b""))
 write("upgrade", "h2-two-authorities", upgrade_plan(http2=1, extra=1) + fields(b"/") + named(":authority", b"b.example"))
 write("upgrade", "h2-origin-refused", upgrade_plan(http2=1, origin=1, extra=0, drop=1 << 5, client_protocols=0) + fields(b"/"))
+
+# connection_pair, newer operations: 12 release_buffers, 13 burst (count, sizes, kinds),
+# 14 boundary message (flags: b % 8 picks BOUNDARIES, bits 3-4 add 0..2 then -1, bit 5 text),
+# 15 inject a batch (count, sizes, flags: bit 0 invalid UTF-8 at the end, bit 1 pings, bits 2-4
+# which invalid sequence, bits 5-7 prefix repeats; then a 4-byte masking key)
+def release(side):
+    return op(12, side)
+
+
+def burst(side, count, sizes, kinds):
+    return op(13, side, b8(count), b8(sizes), b8(kinds))
+
+
+def boundary(side, index, delta, text=False):
+    return op(14, side, b8(index | (delta << 3) | (0x20 if text else 0)))
+
+
+def inject_batch(side, count, sizes, flags, key=b"\x37\xfa\x21\x3d"):
+    return op(15, side, b8(count), b8(sizes), b8(flags), key)
+
+
+write(
+    "connection_pair",
+    "bursts-of-small-frames",
+    bytes(21)
+    + burst(C, 50, 40, 0x5A)
+    + op(6, C, DELIVER_ALL)
+    + burst(S, 33, 120, 0x00)
+    + op(6, S, u16(700), b8(1))
+    + op(6, S, DELIVER_ALL)
+    + burst(C, 64, 3, 0xFF)
+    + op(6, C, u16(0), b8(2)),
+)
+write(
+    "connection_pair",
+    "length-boundaries",
+    bytes(21)
+    + b"".join(boundary(C, i, d, text=(d == 1)) + op(6, C, DELIVER_ALL) for i in (0, 1, 2) for d in (0, 1, 2))
+    + boundary(S, 5, 1)
+    + op(6, S, u16(3), b8(0))
+    + op(6, S, DELIVER_ALL)
+    + boundary(S, 6, 1, text=True)
+    + op(6, S, DELIVER_ALL)
+    + boundary(C, 5, 2)
+    + op(6, C, u16(0), b8(1)),
+)
+write(
+    "connection_pair",
+    "invalid-utf8-after-valid-batch",
+    bytes(21) + inject_batch(S, 12, 7, 0b0010_0111) + op(6, S, DELIVER_ALL) + op(6, C, DELIVER_ALL),
+)
+write(
+    "connection_pair",
+    "invalid-utf8-after-40-frames-client",
+    bytes(21) + inject_batch(C, 39, 125, 0b0000_1101, key=b"\x00\x00\x00\x00") + op(6, C, DELIVER_ALL),
+)
+write(
+    "connection_pair",
+    "release-buffers-between-everything",
+    bytes(21)
+    + release(C)
+    + op(0, C, b8(5), b"Hello")
+    + release(C)
+    + op(6, C, u16(3), b8(0))
+    + release(S)
+    + op(6, C, DELIVER_ALL)
+    + release(S)
+    + op(11, S, b8(0), b8(200))
+    + op(6, S, u16(5000), b8(3))
+    + release(C)
+    + release(S)
+    + op(6, S, DELIVER_ALL)
+    + release(C)
+    + op(5, C, b8(0), b8(3), b"bye")
+    + release(C)
+    + op(6, C, DELIVER_ALL)
+    + release(S)
+    + op(6, S, DELIVER_ALL)
+    + release(C),
+)
+write(
+    "connection_pair",
+    "release-buffers-deflate-stream-mode",
+    deflate_plan[:7] + bytes([1, 3, 0, 0, 0, 0, 0]) + bytes([1, 0, 0, 0, 0, 0, 7])
+    + op(2, C, b8(0b1101), b8(4), "Hé".encode() + b"l")
+    + release(C)
+    + op(6, C, u16(4), b8(1))
+    + release(S)
+    + op(2, C, b8(0b0011), b8(2), b"lo")
+    + op(6, C, DELIVER_ALL)
+    + release(S)
+    + burst(S, 20, 90, 0x0F)
+    + release(S)
+    + op(6, S, DELIVER_ALL)
+    + release(C),
+)

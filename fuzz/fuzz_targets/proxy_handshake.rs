@@ -96,7 +96,8 @@ fn setup(plan: &Plan, u: &mut Unstructured<'_>) -> Setup {
         Proxy::new(proxy_field, proxy_port)
     };
     // Credentials from the URL stay unknown to the harness (percent-decoded), but are secret too.
-    let mut decoy = if base.has_credentials() { base.clone().basic_auth("decoy-user", "decoy-pass") } else { base.clone() };
+    let mut decoy =
+        if base.has_credentials() { base.clone().basic_auth("decoy-user", "decoy-pass") } else { base.clone() };
     let mut proxy = base;
     let mut credentials = None;
     if plan.credentials {
@@ -138,7 +139,9 @@ fn check_request(s: &Setup, request: &[u8]) {
     let mut auth_line = None;
     if s.proxy.has_credentials() {
         let line = match &s.credentials {
-            Some((user, password)) => format!("Proxy-Authorization: Basic {}", base64(format!("{user}:{password}").as_bytes())),
+            Some((user, password)) => {
+                format!("Proxy-Authorization: Basic {}", base64(format!("{user}:{password}").as_bytes()))
+            }
             // From the URL: only the shape is known.
             None => {
                 let line = text.split("\r\n").nth(2).unwrap_or_default().to_string();
@@ -194,7 +197,10 @@ fn check_heads(prefix: &[u8]) {
         let rest = &prefix[at..];
         let n = match parsed.parse(rest) {
             Ok(httparse::Status::Complete(n)) => n,
-            other => panic!("the bytes before the tunnel are not response heads ({other:?}): {:?}", String::from_utf8_lossy(rest)),
+            other => panic!(
+                "the bytes before the tunnel are not response heads ({other:?}): {:?}",
+                String::from_utf8_lossy(rest)
+            ),
         };
         let code = parsed.code.unwrap_or_default();
         at += n;

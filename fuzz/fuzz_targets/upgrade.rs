@@ -69,7 +69,8 @@ const METHODS: [&str; 6] = ["GET", "CONNECT", "POST", "get", "", "OPTIONS"];
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 const PROTOCOLS: [&str; 3] = ["chat", "superchat", "v2.example"];
 /// Fields a connection-specific HTTP/1.1 header may not travel in over HTTP/2 (RFC 9113 §8.2.2).
-const CONNECTION_SPECIFIC: [&str; 6] = ["connection", "upgrade", "keep-alive", "proxy-connection", "transfer-encoding", "te"];
+const CONNECTION_SPECIFIC: [&str; 6] =
+    ["connection", "upgrade", "keep-alive", "proxy-connection", "transfer-encoding", "te"];
 
 #[derive(Arbitrary, Debug)]
 struct Plan {
@@ -214,9 +215,8 @@ fn check_response(
         assert!(!has_newline(name) && !has_newline(value), "CR or LF in {name:?}: {value:?}");
     }
     // The application's headers of a name, as they go out (CR and LF removed).
-    let app_count = |n: &str| {
-        accept_headers.iter().filter(|(a, _)| a.replace(['\r', '\n'], "").eq_ignore_ascii_case(n)).count()
-    };
+    let app_count =
+        |n: &str| accept_headers.iter().filter(|(a, _)| a.replace(['\r', '\n'], "").eq_ignore_ascii_case(n)).count();
     let count = |n: &str| headers.iter().filter(|(a, _)| a.eq_ignore_ascii_case(n)).count();
     match version {
         HttpVersion::Http11 => {
@@ -239,7 +239,8 @@ fn check_response(
             }
         }
     }
-    let protocols: Vec<&str> = headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("Sec-WebSocket-Protocol")).map(|(_, v)| *v).collect();
+    let protocols: Vec<&str> =
+        headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("Sec-WebSocket-Protocol")).map(|(_, v)| *v).collect();
     match protocol {
         Some(p) => {
             assert!(request.protocols().contains(&p), "accepted a subprotocol that was not offered");
@@ -269,7 +270,12 @@ fn check_response(
             if ours.2 {
                 assert!(params.client_no_context_takeover);
             }
-            assert!(request.extensions().iter().any(|e| e.trim_start().to_ascii_lowercase().starts_with("permessage-deflate")));
+            assert!(
+                request
+                    .extensions()
+                    .iter()
+                    .any(|e| e.trim_start().to_ascii_lowercase().starts_with("permessage-deflate"))
+            );
         }
         (params, n) => panic!("connection deflate {params:?} with {n} extension answers"),
     }
@@ -435,7 +441,10 @@ fn mutate(plan: &Plan, response: &mut Response, offered: &[&str], client_offers_
             Some(!http2)
         }
         4 => {
-            rebuild(&|n| !n.eq_ignore_ascii_case("Sec-WebSocket-Accept"), &[("Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")]);
+            rebuild(
+                &|n| !n.eq_ignore_ascii_case("Sec-WebSocket-Accept"),
+                &[("Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")],
+            );
             Some(!http2)
         }
         5 => {
@@ -542,7 +551,8 @@ fn pair(plan: &Plan, server: &ServerUpgrade, accept_headers: &[(String, String)]
     for (name, value) in answer.headers() {
         headers.push(name.to_string(), value.to_string());
     }
-    let mut response = Response { status: answer.status(), reason: "Switching Protocols".into(), headers, body: Default::default() };
+    let mut response =
+        Response { status: answer.status(), reason: "Switching Protocols".into(), headers, body: Default::default() };
     let must_fail = mutate(plan, &mut response, &offered, client_deflate.is_some());
     let bytes_response = http11_response(&response);
     let finished = upgrade.finish(&response);
@@ -583,7 +593,11 @@ fn pair(plan: &Plan, server: &ServerUpgrade, accept_headers: &[(String, String)]
         assert_eq!(events, [Event::Message(Message::Text(text.clone().into()))], "round {round}: server got");
         server_conn.send_binary(text.clone().into_bytes()).expect("server send");
         let events = deliver(&mut server_conn, &mut client_conn);
-        assert_eq!(events, [Event::Message(Message::Binary(text.clone().into_bytes().into()))], "round {round}: client got");
+        assert_eq!(
+            events,
+            [Event::Message(Message::Binary(text.clone().into_bytes().into()))],
+            "round {round}: client got"
+        );
     }
 }
 

@@ -119,8 +119,7 @@ pub fn text_field(u: &mut Unstructured<'_>) -> String {
 
 /// Whether `name` is an RFC 9110 §5.6.2 token (a valid header field name).
 pub fn is_token(name: &str) -> bool {
-    !name.is_empty()
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// Standard base64 with padding (RFC 4648 §4), written out here so the harness does not share
