@@ -385,7 +385,8 @@ fn arbitrary_request(
     };
     assert_eq!((pending.request(), pending.version()), (&request, version));
     let (accept, protocol) = accept_for(plan, &request, accept_headers);
-    let offered = protocol.as_ref().is_none_or(|p| request.protocols().contains(&p.as_str()));
+    // A subprotocol with CR or LF is refused even if offered: no header could name it.
+    let offered = protocol.as_ref().is_none_or(|p| request.protocols().contains(&p.as_str()) && !has_newline(p));
     match pending.accept(accept) {
         Ok((response, conn)) => {
             assert!(offered, "accepted a subprotocol that was not offered");
