@@ -263,7 +263,9 @@ fn check_response(
             assert_eq!(list[0].name, "permessage-deflate");
             let ours = config_bits(config);
             assert!(params.server_max_window_bits >= 9 && params.server_max_window_bits <= ours.0.max(9), "{params:?}");
-            assert!((8..=15).contains(&params.client_max_window_bits) && params.client_max_window_bits >= 8);
+            // The client's window: 15 unless its offer let the server choose, then within ours.
+            assert!(params.client_max_window_bits == 15 || params.client_max_window_bits <= ours.3, "{params:?}");
+            assert!((8..=15).contains(&params.client_max_window_bits));
             if ours.1 {
                 assert!(params.server_no_context_takeover);
             }
@@ -281,9 +283,10 @@ fn check_response(
     }
 }
 
-/// (server_max_window_bits, server_no_context_takeover, client_no_context_takeover) of a
-/// configuration, read back through the offer a client with it would make.
-fn config_bits(config: &DeflateConfig) -> (u8, bool, bool) {
+/// (server_max_window_bits, server_no_context_takeover, client_no_context_takeover,
+/// client_max_window_bits) of a configuration, read back through the offer a client with it
+/// would make.
+fn config_bits(config: &DeflateConfig) -> (u8, bool, bool, u8) {
     let upgrade = ClientUpgrade::with_random(
         ClientRequest::new("h", "/"),
         HttpVersion::Http11,
@@ -295,7 +298,8 @@ fn config_bits(config: &DeflateConfig) -> (u8, bool, bool) {
     let params = &list[0].params;
     let get = |n: &str| params.iter().find(|(k, _)| k == n);
     let bits = get("server_max_window_bits").and_then(|(_, v)| v.as_deref()).map_or(15, |v| v.parse().unwrap());
-    (bits, get("server_no_context_takeover").is_some(), get("client_no_context_takeover").is_some())
+    let client_bits = get("client_max_window_bits").and_then(|(_, v)| v.as_deref()).map_or(15, |v| v.parse().unwrap());
+    (bits, get("server_no_context_takeover").is_some(), get("client_no_context_takeover").is_some(), client_bits)
 }
 
 /// The request, as bytes, if every part of it can be written as HTTP/1.1 as it is.
