@@ -190,3 +190,241 @@ write(
     "inject-masked-hello-then-eof",
     bytes(21) + op(7, S, b8(11), MASKED_HELLO) + op(7, C, b8(7), bytes.fromhex("810548656c6c6f")) + op(9, C),
 )
+
+# ---- proxy_handshake: 17-byte plan, then fields, then the proxy's response ----
+# plan: chunk_lens[6], small_limits, eof, target_port (LE), proxy_port (LE), credentials,
+#       headers, from_url, reserved[2]
+# fields (length byte + bytes): target host, proxy host or URL, user, password, then a name and
+# a value per extra header
+def fields(*values):
+    return b"".join(bytes([len(v)]) + v for v in values)
+
+
+def proxy_plan(chunks=(0,) * 6, small=0, eof=0, port=443, proxy_port=3128, creds=0, headers=0, url=0):
+    return bytes(chunks) + bytes([small, eof]) + u16(port) + u16(proxy_port) + bytes([creds, headers, url, 0, 0])
+
+
+ESTABLISHED = b"HTTP/1.1 200 Connection established\r\n\r\n"
+write(
+    "proxy_handshake",
+    "200-then-tls-bytes",
+    proxy_plan(creds=1) + fields(b"example.com", b"proxy.internal", b"alice", b"s3cret") + ESTABLISHED + b"\x16\x03\x01",
+)
+write(
+    "proxy_handshake",
+    "407-auth-required-split",
+    proxy_plan(chunks=(9, 4, 30, 0, 1, 2))
+    + fields(b"example.com", b"proxy", b"", b"")
+    + b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"p\"\r\n"
+    + b"Content-Length: 4\r\n\r\nnope",
+)
+write(
+    "proxy_handshake",
+    "100-continue-then-200-split",
+    proxy_plan(chunks=(5, 20, 3, 0, 7, 1))
+    + fields(b"ws.example", b"proxy", b"", b"")
+    + b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nVia: 1.1 proxy\r\n\r\nHTTP/1.1 101 Switching",
+)
+write(
+    "proxy_handshake",
+    "http10-200-byte-by-byte",
+    proxy_plan(chunks=(1,) * 6, port=80) + fields(b"10.0.0.7", b"proxy", b"", b"") + b"HTTP/1.0 200 OK\n\nxy",
+)
+write(
+    "proxy_handshake",
+    "header-injection-attempts",
+    proxy_plan(headers=3, creds=1)
+    + fields(
+        b"bad host\r\nX-Evil: 1",
+        b"proxy",
+        b"user\r\nX: 1",
+        b"pass",
+        b"User-Agent",
+        b"wscore\r\nX-Injected: yes",
+        b"X-Token\r\nInjected",
+        b"tok3n",
+        b"X-Tab",
+        b"a\tb",
+    )
+    + ESTABLISHED,
+)
+write(
+    "proxy_handshake",
+    "url-ipv6-with-credentials",
+    proxy_plan(port=9001, url=1) + fields(b"::1", b"http://bob:p%40ss@[::1]:8080/", b"", b"") + ESTABLISHED,
+)
+write("proxy_handshake", "eof-before-the-answer", proxy_plan(eof=1) + fields(b"example.com", b"p", b"", b"") + b"HTTP/1.1 200")
+write("proxy_handshake", "not-http", proxy_plan() + fields(b"example.com", b"p", b"", b"") + b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+write(
+    "proxy_handshake",
+    "small-limits-long-head",
+    proxy_plan(small=1) + fields(b"example.com", b"p", b"", b"") + b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 300 + b"\r\n\r\n",
+)
+write(
+    "proxy_handshake",
+    "502-bad-gateway",
+    proxy_plan(chunks=(12, 0, 0, 0, 0, 0)) + fields(b"unreachable.example", b"p", b"", b"") + b"HTTP/1.1 502 Bad Gateway\r\n\r\n",
+)
+
+# ---- upgrade: 16-byte plan, then fields ----
+# plan: http2, drop, method, extra, origin, server_deflate, server_client_bits, protocol,
+#       accept_headers, client_deflate, client_client_bits, client_protocols, mutation,
+#       threshold, repeat, reserved
+# fields: target, then per request field and per Accept header a name selector (an index into
+# NAMES in the target, 255 = a literal name field follows) and a value field, then the text
+NAMES = {
+    "Host": 0, "Upgrade": 1, "Connection": 2, "Sec-WebSocket-Key": 3, "Sec-WebSocket-Version": 4,
+    "Sec-WebSocket-Protocol": 5, "Sec-WebSocket-Extensions": 6, "Origin": 7, "Content-Length": 8,
+    "Transfer-Encoding": 9, ":authority": 10, ":protocol": 11, ":path": 12, ":scheme": 13,
+    "sec-websocket-accept": 17, "Set-Cookie": 19, "Keep-Alive": 20,
+}
+
+
+def upgrade_plan(http2=0, drop=0, method=0, extra=0, origin=0, server_deflate=0, server_cbits=0, protocol=0,
+                 accept=0, client_deflate=0, client_cbits=0, client_protocols=0, mutation=0, threshold=0, repeat=0):
+    return bytes([http2, drop, method, extra, origin, server_deflate, server_cbits, protocol, accept,
+                  client_deflate, client_cbits, client_protocols, mutation, threshold, repeat, 0])
+
+
+def named(name, value):
+    if name in NAMES:
+        return bytes([NAMES[name]]) + fields(value)
+    return b"\xff" + fields(name.encode(), value)
+
+
+for http2 in (0, 1):
+    v = "h2" if http2 else "h1"
+    write("upgrade", v + "-valid", upgrade_plan(http2=http2) + fields(b"/chat", b"Hello"))
+    write(
+        "upgrade",
+        v + "-chat-deflate-pair",
+        upgrade_plan(http2=http2, protocol=1, client_protocols=0b011, repeat=20) + fields(b"/chat?room=1", b"Hello"),
+    )
+    write(
+        "upgrade",
+        v + "-accept-headers-injection",
+        upgrade_plan(http2=http2, protocol=2, accept=3, client_protocols=0b111)
+        + fields(b"/")
+        + named("Set-Cookie", b"id=1\r\nInjected: yes")
+        + named("Connection", b"close")
+        + named("X-Reply", b"ok")
+        + fields(b"hi"),
+    )
+    write(
+        "upgrade",
+        v + "-no-context-takeover-small-windows",
+        upgrade_plan(http2=http2, server_deflate=0b00011110, server_cbits=3, client_deflate=0b00100110,
+                     client_cbits=5, threshold=1, repeat=3)
+        + fields(b"/", "héllo wörld ".encode()),
+    )
+    for mutation in (1, 3, 7, 9, 10, 11):
+        write("upgrade", "%s-answer-mutation-%d" % (v, mutation),
+              upgrade_plan(http2=http2, client_protocols=1, mutation=mutation) + fields(b"/chat", b"Hello"))
+write("upgrade", "h1-missing-key", upgrade_plan(drop=1 << 3) + fields(b"/chat"))
+write("upgrade", "h1-duplicate-host", upgrade_plan(extra=1) + fields(b"/chat") + named("Host", b"evil.example"))
+write("upgrade", "h1-version-8", upgrade_plan(drop=1 << 4, extra=1) + fields(b"/") + named("Sec-WebSocket-Version", b"8"))
+write("upgrade", "h1-with-body", upgrade_plan(extra=1) + fields(b"/") + named("Content-Length", b"5"))
+write("upgrade", "h1-post", upgrade_plan(method=2) + fields(b"/"))
+write("upgrade", "h1-literal-header", upgrade_plan(extra=1) + fields(b"/") + named("X-Hello", b"world"))
+write("upgrade", "h1-origin-strict", upgrade_plan(origin=2, client_protocols=0b1000) + fields(b"/"))
+write("upgrade", "h2-get-not-connect", upgrade_plan(http2=1, method=6) + fields(b"/chat"))
+write("upgrade", "h2-no-protocol", upgrade_plan(http2=1, drop=1 << 1) + fields(b"/chat"))
+write("upgrade", "h2-empty-path", upgrade_plan(http2=1, drop=0x80) + fields(b""))
+write("upgrade", "h2-two-authorities", upgrade_plan(http2=1, extra=1) + fields(b"/") + named(":authority", b"b.example"))
+write("upgrade", "h2-origin-refused", upgrade_plan(http2=1, origin=1, extra=0, drop=1 << 5, client_protocols=0) + fields(b"/"))
+
+# connection_pair, newer operations: 12 release_buffers, 13 burst (count, sizes, kinds),
+# 14 boundary message (flags: b % 8 picks BOUNDARIES, bits 3-4 add 0..2 then -1, bit 5 text),
+# 15 inject a batch (count, sizes, flags: bit 0 invalid UTF-8 at the end, bit 1 pings, bits 2-4
+# which invalid sequence, bits 5-7 prefix repeats; then a 4-byte masking key)
+def release(side):
+    return op(12, side)
+
+
+def burst(side, count, sizes, kinds):
+    return op(13, side, b8(count), b8(sizes), b8(kinds))
+
+
+def boundary(side, index, delta, text=False):
+    return op(14, side, b8(index | (delta << 3) | (0x20 if text else 0)))
+
+
+def inject_batch(side, count, sizes, flags, key=b"\x37\xfa\x21\x3d"):
+    return op(15, side, b8(count), b8(sizes), b8(flags), key)
+
+
+write(
+    "connection_pair",
+    "bursts-of-small-frames",
+    bytes(21)
+    + burst(C, 50, 40, 0x5A)
+    + op(6, C, DELIVER_ALL)
+    + burst(S, 33, 120, 0x00)
+    + op(6, S, u16(700), b8(1))
+    + op(6, S, DELIVER_ALL)
+    + burst(C, 64, 3, 0xFF)
+    + op(6, C, u16(0), b8(2)),
+)
+write(
+    "connection_pair",
+    "length-boundaries",
+    bytes(21)
+    + b"".join(boundary(C, i, d, text=(d == 1)) + op(6, C, DELIVER_ALL) for i in (0, 1, 2) for d in (0, 1, 2))
+    + boundary(S, 5, 1)
+    + op(6, S, u16(3), b8(0))
+    + op(6, S, DELIVER_ALL)
+    + boundary(S, 6, 1, text=True)
+    + op(6, S, DELIVER_ALL)
+    + boundary(C, 5, 2)
+    + op(6, C, u16(0), b8(1)),
+)
+write(
+    "connection_pair",
+    "invalid-utf8-after-valid-batch",
+    bytes(21) + inject_batch(S, 12, 7, 0b0010_0111) + op(6, S, DELIVER_ALL) + op(6, C, DELIVER_ALL),
+)
+write(
+    "connection_pair",
+    "invalid-utf8-after-40-frames-client",
+    bytes(21) + inject_batch(C, 39, 125, 0b0000_1101, key=b"\x00\x00\x00\x00") + op(6, C, DELIVER_ALL),
+)
+write(
+    "connection_pair",
+    "release-buffers-between-everything",
+    bytes(21)
+    + release(C)
+    + op(0, C, b8(5), b"Hello")
+    + release(C)
+    + op(6, C, u16(3), b8(0))
+    + release(S)
+    + op(6, C, DELIVER_ALL)
+    + release(S)
+    + op(11, S, b8(0), b8(200))
+    + op(6, S, u16(5000), b8(3))
+    + release(C)
+    + release(S)
+    + op(6, S, DELIVER_ALL)
+    + release(C)
+    + op(5, C, b8(0), b8(3), b"bye")
+    + release(C)
+    + op(6, C, DELIVER_ALL)
+    + release(S)
+    + op(6, S, DELIVER_ALL)
+    + release(C),
+)
+write(
+    "connection_pair",
+    "release-buffers-deflate-stream-mode",
+    deflate_plan[:7] + bytes([1, 3, 0, 0, 0, 0, 0]) + bytes([1, 0, 0, 0, 0, 0, 7])
+    + op(2, C, b8(0b1101), b8(4), "Hé".encode() + b"l")
+    + release(C)
+    + op(6, C, u16(4), b8(1))
+    + release(S)
+    + op(2, C, b8(0b0011), b8(2), b"lo")
+    + op(6, C, DELIVER_ALL)
+    + release(S)
+    + burst(S, 20, 90, 0x0F)
+    + release(S)
+    + op(6, S, DELIVER_ALL)
+    + release(C),
+)

@@ -3,7 +3,11 @@
 //!
 //! Input: a 21-byte plan (see `Plan`; all zero = no compression, default settings, events
 //! polled after every step), then operations until the input ends. Each operation is one byte
-//! (bit 0: 0 = client, 1 = server; `(b >> 1) % 12` = which, see `Harness::op`) followed by its operands.
+//! (bit 0: 0 = client, 1 = server; `(b >> 1) % 16` = which, see `Harness::op`) followed by its
+//! operands. Besides the API calls, operations send bursts of small messages (so that one
+//! delivery carries many whole frames: the receive path's batched fast path), messages at the
+//! frame-length boundaries (125/126, 65535/65536), and inject batches of whole frames with
+//! invalid UTF-8 after valid ones, and call `release_buffers`.
 //!
 //! Invariants: no panic; buffered output stays within `max_write_buffer` plus one operation's
 //! worth (plus what the peer provokes, encoded at most 64 KiB ahead); buffered input stays
@@ -11,7 +15,12 @@
 //! carried only its peer's output (no injected bytes) never reports a `ProtocolError`, and
 //! receives exactly the messages its peer sent, in order; when both ends are healthy at the
 //! end, delivering everything delivers every message sent; when the server closes the
-//! transport after a clean close handshake, the client's end of stream is clean.
+//! transport after a clean close handshake, the client's end of stream is clean. An injected
+//! batch arriving at a message boundary yields exactly the messages and pings before the first
+//! invalid frame, in order, then fails with `InvalidUtf8` (1007). `release_buffers` changes
+//! nothing observable: right away (output, buffered amounts, state, deadline), and over the
+//! whole run, whose transcript (every byte delivered, every event, every input's result) is
+//! the same when the input is run again with those calls left out.
 
 #![no_main]
 
@@ -20,16 +29,31 @@ use libfuzzer_sys::fuzz_target;
 use std::collections::VecDeque;
 use std::io::IoSlice;
 use wscore::{
-    CloseCode, Config, Connection, DeflateConfig, DeflateParams, Error, Event, Instant, Message, MessageKind,
-    ReceiveMode, Role, SeededRandom, State,
+    CloseCode, Config, Connection, DeflateConfig, DeflateParams, Error, Event, Instant, Message, MessageKind, OpCode,
+    ProtocolError, ReceiveMode, Role, SeededRandom, State,
 };
-use wscore_fuzz::{byte, take, u16_le};
+use wscore_fuzz::{byte, frame, take, u16_le};
 
 /// Stop sending once this much payload was queued in one run (keeps executions fast).
 const SEND_BUDGET: usize = 256 << 10;
 /// Close codes to pick from: valid ones, and a few an application may not send.
 const CLOSE_CODES: [u16; 18] =
     [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999, 1005, 1006, 999, 5000];
+/// Payload lengths around the frame header's length encodings (7-bit, 16-bit, 64-bit) and the
+/// default read and fragment sizes.
+const BOUNDARIES: [usize; 8] = [0, 125, 126, 4096, 16384, 65535, 65536, 1 << 17];
+/// Ways for text to be invalid UTF-8: a stray continuation byte, a truncated sequence followed
+/// by ASCII, an overlong encoding, a surrogate, a code point past U+10FFFF, 0xFF.
+const INVALID_UTF8: [&[u8]; 6] = [b"\x80", b"\xe2\x82a", b"\xc0\x80", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xff"];
+
+/// What a run did, in order: compared between a run and its replay without `release_buffers`.
+#[derive(Debug, PartialEq)]
+enum Record {
+    Event(usize, Event),
+    Delivered(usize, Vec<u8>),
+    Result(usize, Result<(), Error>),
+    Step { buffered: [usize; 2], received: [usize; 2], states: [State; 2] },
+}
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
 struct SideKnobs {
@@ -136,6 +160,11 @@ struct Harness {
     now: Instant,
     /// The transport was shut down: nothing is delivered any more.
     closed: bool,
+    /// Call `release_buffers` on its operations (else they do nothing: the replay).
+    honor_release: bool,
+    /// How many `release_buffers` operations the input has.
+    release_ops: usize,
+    transcript: Vec<Record>,
 }
 
 /// 15 - (b % 8) (the valid range, 15 for 0), or with the top bit set b & 0x1F: values outside
@@ -150,16 +179,18 @@ fn name(i: usize) -> &'static str {
 
 impl Harness {
     /// Checks an input's result: a clean side never blames its peer for a protocol violation.
-    fn check_result(&self, i: usize, result: &Result<(), Error>) {
+    fn check_result(&mut self, i: usize, result: &Result<(), Error>) {
         if let Err(Error::Protocol(p)) = result {
             assert!(self.sides[i].dirty, "{}: protocol error on its peer's own output: {p:?}", name(i));
         }
+        self.transcript.push(Record::Result(i, result.clone()));
     }
 
     /// Takes events from side `i` and checks messages against what the peer sent.
     fn drain(&mut self, i: usize) {
         while let Some(event) = self.sides[i].conn.poll_event() {
             wscore_fuzz::debug(|| format!("{} event {event:?}", name(i)));
+            self.transcript.push(Record::Event(i, event.clone()));
             let message = match event {
                 Event::Message(m) => Some(m),
                 Event::Fragment(f) => {
@@ -226,6 +257,7 @@ impl Harness {
                 chunk[..chunk.len().min(left)].to_vec()
             };
             assert!(!bytes.is_empty(), "wants_write with nothing to transmit");
+            self.transcript.push(Record::Delivered(from, bytes.clone()));
             self.sides[from].conn.advance_transmit(bytes.len());
             left -= bytes.len();
             self.receive(to, &bytes, mode & 1 != 0);
@@ -284,7 +316,7 @@ impl Harness {
         let i = usize::from(op & 1);
         let budget_left = self.sides[0].sent_bytes + self.sides[1].sent_bytes < SEND_BUDGET;
         let before = self.sides[i].conn.buffered_amount();
-        match (op >> 1) % 12 {
+        match (op >> 1) % 16 {
             // Send a text message.
             0 => {
                 let len = usize::from(byte(u));
@@ -316,7 +348,7 @@ impl Harness {
                 let payload = take(u, len).to_vec();
                 let n = payload.len();
                 let conn = &mut self.sides[i].conn;
-                let result = if (op >> 1) % 12 == 3 { conn.ping(payload) } else { conn.pong(payload) };
+                let result = if (op >> 1) % 16 == 3 { conn.ping(payload) } else { conn.pong(payload) };
                 if n > 125 {
                     assert!(result.is_err());
                 }
@@ -370,7 +402,7 @@ impl Harness {
             10 => self.drain(i),
             // A large message of b × 512 bytes (fragmentation, output buffering beyond what is
             // encoded ahead, compression of long input).
-            _ => {
+            11 => {
                 let flags = byte(u);
                 let len = usize::from(byte(u)) << 9;
                 let data: Vec<u8> = (0..len).map(|k| (k.wrapping_mul(usize::from(flags) | 1) >> 3) as u8).collect();
@@ -383,8 +415,155 @@ impl Harness {
                     self.send(i, message);
                 }
             }
+            // Let go of idle buffers.
+            12 => self.release(i),
+            // A burst of b % 64 + 1 small messages (sizes from the next byte), which a delivery
+            // then hands over as many whole frames at once.
+            13 => {
+                let count = usize::from(byte(u)) % 64 + 1;
+                let sizes = byte(u);
+                let kinds = byte(u);
+                for k in 0..count {
+                    if self.sides[0].sent_bytes + self.sides[1].sent_bytes >= SEND_BUDGET {
+                        break;
+                    }
+                    let len = usize::from(sizes).wrapping_mul(k + 1) % (usize::from(sizes) + 1);
+                    let data: Vec<u8> = (0..len).map(|n| b'a' + ((n + k) % 26) as u8).collect();
+                    let message = if kinds >> (k % 8) & 1 == 0 {
+                        Message::Text(String::from_utf8(data).expect("ASCII").into())
+                    } else {
+                        Message::Binary(data.into())
+                    };
+                    self.send(i, message);
+                }
+            }
+            // A message whose length sits at a length-encoding boundary (± 1).
+            14 => {
+                let flags = byte(u);
+                let len = (BOUNDARIES[usize::from(flags) % 8] + usize::from(flags >> 3 & 3)).saturating_sub(1);
+                if budget_left {
+                    let data: Vec<u8> = (0..len).map(|n| (n % 251) as u8).collect();
+                    let message = if flags & 0x20 != 0 {
+                        Message::Text(String::from_utf8_lossy(&data).into_owned().into())
+                    } else {
+                        Message::Binary(data.into())
+                    };
+                    self.send(i, message);
+                }
+            }
+            // Inject a batch of whole frames, possibly with invalid UTF-8 after valid ones.
+            _ => {
+                let count = usize::from(byte(u)) % 40;
+                let sizes = byte(u);
+                let flags = byte(u);
+                let key = [byte(u), byte(u), byte(u), byte(u)];
+                self.inject_batch(i, count, sizes, flags, key);
+            }
         }
         Self::send_cost(&mut self.sides[i], before);
+    }
+
+    /// `release_buffers`, which must change nothing anyone can observe.
+    fn release(&mut self, i: usize) {
+        self.release_ops += 1;
+        if !self.honor_release {
+            return;
+        }
+        let conn = &mut self.sides[i].conn;
+        let observe = |c: &Connection| {
+            (
+                c.transmit().to_vec(),
+                c.buffered_amount(),
+                c.buffered_received(),
+                c.wants_write(),
+                c.state(),
+                c.error().cloned(),
+                c.poll_timeout(),
+            )
+        };
+        let before = observe(conn);
+        conn.release_buffers();
+        assert_eq!(observe(conn), before, "{}: release_buffers changed the connection", name(i));
+    }
+
+    /// Injects `count` whole frames (text, binary, every fifth a ping when `flags` bit 1), then,
+    /// when `flags` bit 0, a text frame that is invalid UTF-8 after a valid prefix, then a few
+    /// more frames. At a message boundary on a healthy, open side in message mode, the events
+    /// are exactly the frames before the invalid one, in order.
+    fn inject_batch(&mut self, i: usize, count: usize, sizes: u8, flags: u8, key: [u8; 4]) {
+        let peer = 1 - i;
+        let side = &self.sides[i];
+        let at_boundary = !side.dirty
+            && !self.closed
+            && side.conn.state() == State::Open
+            && side.conn.error().is_none()
+            && side.conn.buffered_received() == 0
+            && side.receiving.is_none()
+            && !side.knobs.stream_mode
+            && self.sides[peer].conn.buffered_amount() == 0
+            && self.sides[peer].sending.is_none();
+        // Whatever the side had to say before the batch.
+        self.drain(i);
+        let mask = (self.sides[i].conn.role() == Role::Server).then_some(key);
+        let mut bytes = Vec::new();
+        let mut expected = Vec::new();
+        let push = |bytes: &mut Vec<u8>, expected: &mut Vec<Event>, k: usize, len: usize| {
+            let data: Vec<u8> = (0..len).map(|n| b'A' + ((n * 7 + k) % 26) as u8).collect();
+            if flags & 2 != 0 && k % 5 == 4 {
+                let data = data[..data.len().min(125)].to_vec();
+                bytes.extend(frame(true, false, OpCode::Ping, &data, mask));
+                expected.push(Event::Ping(data.into()));
+            } else if (usize::from(sizes) + k) % 3 == 0 {
+                bytes.extend(frame(true, false, OpCode::Binary, &data, mask));
+                expected.push(Event::Message(Message::Binary(data.into())));
+            } else {
+                bytes.extend(frame(true, false, OpCode::Text, &data, mask));
+                expected.push(Event::Message(Message::Text(String::from_utf8(data).expect("ASCII").into())));
+            }
+        };
+        let len_of = |k: usize| match (usize::from(sizes) + k * 37) % 10 {
+            0 => 125,
+            1 => 126,
+            2 => 0,
+            3 => 1000,
+            _ => (usize::from(sizes) * (k + 3)) % 120,
+        };
+        for k in 0..count {
+            push(&mut bytes, &mut expected, k, len_of(k));
+        }
+        let invalid = flags & 1 != 0;
+        if invalid {
+            let mut text = "valid prefix é ".repeat(usize::from(flags >> 5)).into_bytes();
+            text.extend_from_slice(INVALID_UTF8[usize::from(flags >> 2 & 7) % INVALID_UTF8.len()]);
+            text.extend_from_slice(b" and a valid tail");
+            bytes.extend(frame(true, false, OpCode::Text, &text, mask));
+            for k in count..count + 3 {
+                let mut unused = Vec::new();
+                push(&mut bytes, &mut unused, k, len_of(k));
+            }
+        }
+        self.sides[i].dirty = true;
+        self.sides[i].received += bytes.len();
+        let result = self.sides[i].conn.receive(&bytes);
+        self.transcript.push(Record::Result(i, result.clone()));
+        let mut events = Vec::new();
+        while let Some(event) = self.sides[i].conn.poll_event() {
+            self.transcript.push(Record::Event(i, event.clone()));
+            events.push(event);
+        }
+        wscore_fuzz::debug(|| {
+            format!("{}: injected {count} frames (invalid: {invalid}) -> {result:?}, {} events", name(i), events.len())
+        });
+        if !at_boundary {
+            return;
+        }
+        assert_eq!(events, expected, "{}: the events of an injected batch", name(i));
+        if invalid {
+            assert_eq!(result, Err(Error::Protocol(ProtocolError::InvalidUtf8)));
+            assert_eq!(self.sides[i].conn.error().map(Error::close_code), Some(CloseCode(1007)));
+        } else {
+            assert_eq!(result, Ok(()));
+        }
     }
 
     fn send(&mut self, i: usize, message: Message) {
@@ -441,6 +620,12 @@ impl Harness {
         for i in 0..2 {
             self.check_side(i);
         }
+        let (a, b) = (&self.sides[0].conn, &self.sides[1].conn);
+        self.transcript.push(Record::Step {
+            buffered: [a.buffered_amount(), b.buffered_amount()],
+            received: [a.buffered_received(), b.buffered_received()],
+            states: [a.state(), b.state()],
+        });
     }
 
     /// Delivers everything both ways until nothing moves, as a driver would at the end.
@@ -462,9 +647,10 @@ impl Harness {
     }
 }
 
-fuzz_target!(|data: &[u8]| {
+/// Runs the input; returns its transcript and how many `release_buffers` operations it has.
+fn run(data: &[u8], honor_release: bool) -> Option<(Vec<Record>, usize)> {
     let mut u = Unstructured::new(data);
-    let Ok(plan) = Plan::arbitrary(&mut u) else { return };
+    let Ok(plan) = Plan::arbitrary(&mut u) else { return None };
     let mut client = Connection::client_with_random(plan.client.config(&plan), Box::new(SeededRandom::new(7)));
     let mut server = Connection::server(plan.server.config(&plan));
     if plan.deflate {
@@ -481,6 +667,9 @@ fuzz_target!(|data: &[u8]| {
         sides: [Side::new(client, plan.client), Side::new(server, plan.server)],
         now: Instant::from_millis(1),
         closed: false,
+        honor_release,
+        release_ops: 0,
+        transcript: Vec::new(),
     };
     while !u.is_empty() {
         h.op(&mut u);
@@ -508,6 +697,19 @@ fuzz_target!(|data: &[u8]| {
             if peer_reading {
                 assert!(h.sides[i].sent.is_empty(), "{}: {} messages never arrived", name(i), h.sides[i].sent.len());
             }
+        }
+    }
+    Some((h.transcript, h.release_ops))
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((transcript, release_ops)) = run(data, true) else { return };
+    if release_ops > 0 {
+        // The same operations without `release_buffers`: the same run, byte for byte.
+        let (replay, _) = run(data, false).expect("the plan parsed the first time");
+        assert_eq!(transcript.len(), replay.len(), "release_buffers changed the number of records");
+        for (n, (a, b)) in transcript.iter().zip(&replay).enumerate() {
+            assert_eq!(a, b, "record {n} differs when release_buffers is left out");
         }
     }
 });

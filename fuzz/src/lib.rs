@@ -105,3 +105,38 @@ pub fn debug(what: impl FnOnce() -> String) {
         eprintln!("{}", what());
     }
 }
+
+/// A length-prefixed field: one length byte, then up to that many bytes.
+pub fn field<'a>(u: &mut Unstructured<'a>) -> &'a [u8] {
+    let len = usize::from(byte(u));
+    take(u, len)
+}
+
+/// A length-prefixed field as text (invalid UTF-8 replaced), for APIs that take strings.
+pub fn text_field(u: &mut Unstructured<'_>) -> String {
+    String::from_utf8_lossy(field(u)).into_owned()
+}
+
+/// Whether `name` is an RFC 9110 §5.6.2 token (a valid header field name).
+pub fn is_token(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Standard base64 with padding (RFC 4648 §4), written out here so the harness does not share
+/// the crate's encoder.
+pub fn base64(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for group in data.chunks(3) {
+        let b = [group[0], *group.get(1).unwrap_or(&0), *group.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= group.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}

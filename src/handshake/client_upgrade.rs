@@ -133,7 +133,8 @@ impl ClientUpgrade {
             headers.push((name("Sec-WebSocket-Extensions"), offer));
         }
         for (header, value) in &request.headers {
-            if !(http2 && is_connection_specific(header)) {
+            // Judged by the name as sent: CR or LF inside must not smuggle `Connection` through.
+            if !(http2 && is_connection_specific(&sanitize(header))) {
                 headers.push((name(header), sanitize(value)));
             }
         }

@@ -218,6 +218,15 @@ impl HeadReader {
         }
     }
 
+    /// Drops the first `n` bytes (a head just parsed), so that what follows is read as the
+    /// start of the next head by the next [`push`](Self::push) (which may be of no bytes), with
+    /// no copy: a response with many interim heads costs time linear in its length.
+    pub(crate) fn consume(&mut self, n: usize) {
+        let n = n.min(self.buf.len());
+        bytes::Buf::advance(&mut self.buf, n);
+        self.scanned = 0;
+    }
+
     /// Finds `\n\r\n` or `\n\n`, resuming where the last call stopped.
     fn find_end(&mut self) -> Option<usize> {
         let buf = &self.buf[..];

@@ -353,7 +353,6 @@ impl ProxyError {
 pub struct ProxyHandshake {
     request: Bytes,
     reader: HeadReader,
-    max_head: usize,
     max_headers: usize,
     phase: Phase,
 }
@@ -386,7 +385,6 @@ impl ProxyHandshake {
         Self {
             request: out.into(),
             reader: HeadReader::new(config.max_handshake_size),
-            max_head: config.max_handshake_size,
             max_headers: config.max_headers,
             phase: Phase::Waiting,
         }
@@ -437,13 +435,13 @@ impl ProxyHandshake {
     }
 
     fn parse(&mut self, data: &[u8]) -> Result<Option<Bytes>, ProxyError> {
-        // What followed an interim response, parsed as the start of the next head.
-        let mut after_interim: Option<Bytes> = None;
+        let mut input = data;
         loop {
-            let input = after_interim.as_deref().unwrap_or(data);
             let Some(head_len) = self.reader.push(input).map_err(ProxyError::InvalidResponse)? else {
                 return Ok(None);
             };
+            // After an interim response, what follows is already buffered.
+            input = &[];
             let mut storage = alloc::vec![httparse::EMPTY_HEADER; self.max_headers];
             let mut parsed = httparse::Response::new(&mut storage);
             match parsed.parse(&self.reader.buf[..head_len]) {
@@ -456,17 +454,16 @@ impl ProxyHandshake {
                 Err(err) => return Err(ProxyError::InvalidResponse(parse_error(err, self.max_headers))),
             }
             let status = parsed.code.unwrap_or_default();
-            let rest = Bytes::copy_from_slice(&self.reader.buf[head_len..]);
             match status {
                 200..=299 => {
+                    let rest = Bytes::copy_from_slice(&self.reader.buf[head_len..]);
                     self.reader.buf.clear();
                     return Ok(Some(rest));
                 }
-                // An interim response (100 Continue...): the real answer follows.
-                100..=199 => {
-                    self.reader = HeadReader::new(self.max_head);
-                    after_interim = Some(rest);
-                }
+                // An interim response (100 Continue...): the real answer follows. It is dropped
+                // from the buffer in place; copying the rest out for each one would make many
+                // interim heads in one read cost quadratic time.
+                100..=199 => self.reader.consume(head_len),
                 _ => {
                     let response = Response {
                         status,

@@ -181,10 +181,13 @@ impl PendingUpgrade {
     /// the application's headers and the permessage-deflate answer; and the server
     /// [`Connection`] for the upgraded stream, with that subprotocol and deflate in force.
     ///
-    /// Fails if the chosen subprotocol was not offered.
+    /// Fails if the chosen subprotocol was not offered (or holds CR or LF, which no header
+    /// value can carry).
     pub fn accept(self, accept: Accept) -> Result<(UpgradeResponse, Connection), HandshakeError> {
         if let Some(protocol) = &accept.protocol {
-            if !self.request.protocols().iter().any(|p| p == protocol) {
+            // One with CR or LF could not go into the header as it is: the answer would name
+            // another subprotocol than the connection's.
+            if protocol.contains(['\r', '\n']) || !self.request.protocols().iter().any(|p| p == protocol) {
                 return Err(HandshakeError::InvalidHeader("Sec-WebSocket-Protocol"));
             }
         }
@@ -204,7 +207,8 @@ impl PendingUpgrade {
             headers.push((name("Sec-WebSocket-Protocol"), sanitize(protocol)));
         }
         for (header, value) in &accept.headers {
-            if !(http2 && is_connection_specific(header)) {
+            // Judged by the name as sent: CR or LF inside must not smuggle `Connection` through.
+            if !(http2 && is_connection_specific(&sanitize(header))) {
                 headers.push((name(header), sanitize(value)));
             }
         }
