@@ -139,8 +139,11 @@ impl ReceiveBuffer {
             // its front); otherwise the data moves to a new one of the right size. Not
             // `reserve`, which may copy everything in front of the data too.
             if !self.bytes.try_reclaim(additional) {
-                let mut fresh = BytesMut::with_capacity(self.len + additional);
-                fresh.extend_from_slice(&self.bytes);
+                // Zeroed by the allocator (fresh pages from the system are zero already, so a
+                // large one is not written twice), and all of it room that reads can be
+                // offered without zeroing it again.
+                let mut fresh = BytesMut::zeroed(self.len + additional);
+                fresh[..self.len].copy_from_slice(&self.bytes);
                 self.bytes = fresh;
             }
         }
