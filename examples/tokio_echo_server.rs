@@ -160,8 +160,11 @@ async fn drive(
     let mut closing = false;
     loop {
         // Only waiting happens in the select; acting happens after it, so the state of the
-        // two is never alive at once.
+        // two is never alive at once. Messages first: the wait for a command is polled only
+        // while no message is ready (and tokio's cooperative budget makes even a flood of
+        // messages yield now and then, so a command is never held off for long).
         let wakeup = tokio::select! {
+            biased;
             // Cancel-safe: losing the race to a command loses no message.
             message = ws.next_message() => match message? {
                 Some(message) => Wakeup::Message(message),
