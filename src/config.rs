@@ -13,6 +13,7 @@
 //! | [`keepalive_timeout`](Config::keepalive_timeout) | 20 s | close 1011 |
 //! | [`close_timeout`](Config::close_timeout) | 10 s | transport shut down, [`Error::CloseTimeout`](crate::Error::CloseTimeout) |
 //! | [`write_timeout`](Config::write_timeout) | 30 s | no close frame, transport shut down, [`Error::WriteTimeout`](crate::Error::WriteTimeout) |
+//! | [`buffer_release_delay`](Config::buffer_release_delay) | 100 ms | the tokio driver lets an idle connection's buffers go |
 
 use core::time::Duration;
 
@@ -54,6 +55,7 @@ pub struct Config {
     pub(crate) max_headers: usize,
     pub(crate) handshake_timeout: Option<Duration>,
     pub(crate) read_buffer_size: usize,
+    pub(crate) buffer_release_delay: Duration,
     #[cfg(feature = "deflate")]
     pub(crate) deflate: Option<crate::extensions::deflate::DeflateConfig>,
 }
@@ -76,6 +78,7 @@ impl Default for Config {
             max_headers: 64,
             handshake_timeout: Some(Duration::from_secs(10)),
             read_buffer_size: 16 << 10,
+            buffer_release_delay: Duration::from_millis(100),
             #[cfg(feature = "deflate")]
             deflate: Some(crate::extensions::deflate::DeflateConfig::default()),
         }
@@ -233,6 +236,24 @@ impl Config {
     pub fn read_buffer_size(mut self, bytes: usize) -> Self {
         self.read_buffer_size = bytes.max(1);
         self
+    }
+
+    /// How long a driver waiting for input keeps the connection's buffers after input stops
+    /// (100 ms by default), before letting them go with
+    /// [`Connection::release_buffers`](crate::Connection::release_buffers) so that an idle
+    /// connection holds none. The tokio driver does this; `Duration::ZERO` lets go as soon as a
+    /// read finds nothing (the least memory, but a connection that gets a message every few
+    /// microseconds then allocates its buffers again for each one).
+    #[must_use]
+    pub fn buffer_release_delay(mut self, delay: Duration) -> Self {
+        self.buffer_release_delay = delay;
+        self
+    }
+
+    /// The configured [`buffer_release_delay`](Self::buffer_release_delay).
+    #[must_use]
+    pub fn get_buffer_release_delay(&self) -> Duration {
+        self.buffer_release_delay
     }
 
     /// permessage-deflate: what a client offers and what a server accepts (`None`: never

@@ -364,3 +364,38 @@ async fn keepalive_timeout_on_a_paused_clock() {
     let close = &written[2 + 8..];
     assert_eq!((close[0], u16::from_be_bytes([close[2], close[3]])), (0x88, 1011));
 }
+
+/// A masked binary frame of `payload` (client to server), for the in-memory pipe tests.
+fn masked_frame(payload: &[u8]) -> Vec<u8> {
+    let key = [0x37, 0xfa, 0x21, 0x3d];
+    let mut frame = vec![0x82, 0x80 | payload.len() as u8];
+    frame.extend_from_slice(&key);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    frame
+}
+
+/// A connection whose input flows keeps its buffers (no allocation per message); once reads
+/// have found nothing for `buffer_release_delay`, it holds none. On a paused clock.
+#[tokio::test(start_paused = true)]
+async fn buffers_are_let_go_after_the_release_delay_without_input() {
+    use tokio::io::AsyncWriteExt;
+    use tokio::time::timeout;
+    for (delay, kept) in [(Duration::from_millis(100), true), (Duration::ZERO, false)] {
+        let (ours, mut theirs) = tokio::io::duplex(64 << 10);
+        let config = Config::default().buffer_release_delay(delay);
+        let mut ws = WebSocketStream::from_upgraded(ours, wscore::Role::Server, config);
+        theirs.write_all(&masked_frame(b"hello")).await.unwrap();
+        let event = ws.next_event().await.unwrap();
+        assert!(matches!(event, Some(Event::Message(m)) if m.as_bytes() == b"hello"));
+        // The next read finds nothing: within the delay, the buffers stay (or not, without one).
+        assert!(timeout(Duration::from_millis(10), ws.next_event()).await.is_err());
+        assert_eq!(ws.connection().buffer_capacity() > 0, kept, "delay {delay:?}");
+        // Past the delay with no input, nothing is held.
+        assert!(timeout(Duration::from_secs(1), ws.next_event()).await.is_err());
+        assert_eq!(ws.connection().buffer_capacity(), 0, "delay {delay:?}");
+        // And input after that is read as usual.
+        theirs.write_all(&masked_frame(b"again")).await.unwrap();
+        let event = ws.next_event().await.unwrap();
+        assert!(matches!(event, Some(Event::Message(m)) if m.as_bytes() == b"again"));
+    }
+}

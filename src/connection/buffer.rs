@@ -12,11 +12,18 @@
 //! input lets an empty buffer's allocation go entirely ([`ReceiveBuffer::release_if_empty`]),
 //! so an idle connection holds no receive buffer at all.
 
+#[cfg(any(test, feature = "tokio"))]
+use bytes::BufMut;
+#[cfg(any(test, feature = "tokio"))]
+use bytes::buf::Limit;
 use bytes::{Buf, BytesMut};
 
 /// Room left in the allocation that is still worth offering for a read rather than growing or
 /// reclaiming the buffer first.
 pub(super) const MIN_ROOM: usize = 4 << 10;
+
+/// Capacity allocated past the room offered when the buffer grows or is reclaimed.
+const RUNWAY: usize = 3 * MIN_ROOM;
 
 /// The most room [`ReceiveBuffer::reserve`] makes ahead of the data.
 pub(super) const RESERVE_AHEAD_MAX: usize = (1 << 20) + (64 << 10);
@@ -66,8 +73,7 @@ impl ReceiveBuffer {
     }
 
     /// The room held from the data on.
-    #[cfg(test)]
-    fn capacity(&self) -> usize {
+    pub(super) fn capacity(&self) -> usize {
         self.bytes.capacity()
     }
 
@@ -112,8 +118,12 @@ impl ReceiveBuffer {
         let n = if left >= n.min(MIN_ROOM) {
             left.min(n)
         } else {
-            // Growing or reclaiming copies what `bytes` holds: not the stale room.
+            // Growing or reclaiming copies what `bytes` holds: not the stale room. The
+            // allocation gets a runway past the room offered (allocated, not zeroed), so that
+            // the reads that follow walk through it, each zeroing only the little room it adds,
+            // before the next reclaim zeroes a whole offer again.
             self.bytes.truncate(self.len);
+            self.bytes.reserve(n + RUNWAY);
             n
         };
         let end = self.len + n;
@@ -123,6 +133,41 @@ impl ReceiveBuffer {
         }
         self.offered = n;
         &mut self.bytes[self.len..end]
+    }
+
+    /// [`spare_exactly`](Self::spare_exactly) for a read that writes into uninitialized
+    /// memory (tokio's `ReadBuf`): `n` bytes of the allocation's spare capacity after the
+    /// data, never zeroed. Read into it (advancing `bytes`'
+    /// length), then [`commit_room`](Self::commit_room).
+    #[cfg(any(test, feature = "tokio"))]
+    #[inline]
+    pub(super) fn room(&mut self, n: usize) -> Limit<&mut BytesMut> {
+        self.reuse_or_release(n);
+        // Initialized room is of no use to such a read, and must not pass for data.
+        self.bytes.truncate(self.len);
+        // Nothing to zero, so no reason to walk to the end of the allocation in short reads:
+        // less than `n` left, and the allocation is reclaimed (moving the data to its front)
+        // or replaced.
+        if self.bytes.capacity() - self.len < n {
+            self.bytes.reserve(n + RUNWAY);
+        }
+        self.offered = n;
+        (&mut self.bytes).limit(n)
+    }
+
+    /// What a read wrote into [`room`](Self::room) becomes data (`keep`), or is dropped.
+    #[cfg(any(test, feature = "tokio"))]
+    #[inline]
+    pub(super) fn commit_room(&mut self, keep: bool) {
+        if !keep {
+            self.bytes.truncate(self.len);
+            return;
+        }
+        let n = self.bytes.len().saturating_sub(self.len);
+        self.len = self.bytes.len();
+        if n > 0 && n >= core::mem::take(&mut self.offered) {
+            self.offer = self.offer.saturating_mul(2);
+        }
     }
 
     /// Makes room for `additional` more bytes of data without moving what is there again: for
@@ -277,10 +322,67 @@ mod tests {
             sizes.push(n);
             buf.commit(n);
         }
-        assert_eq!(sizes, [4 << 10, 8 << 10, 16 << 10, 32 << 10]);
+        assert_eq!(sizes[..3], [4 << 10, 8 << 10, 16 << 10]);
+        // Doubled again, or what is left of the allocation (its runway) if less but enough.
+        assert!((MIN_ROOM..=32 << 10).contains(&sizes[3]), "{sizes:?}");
         buf.clear();
         buf.release_if_empty();
         assert_eq!(buf.spare(64 << 10).len(), MIN_ROOM);
+    }
+
+    #[test]
+    fn small_reads_walk_through_one_allocation_zeroing_only_what_they_add() {
+        let mut buf = ReceiveBuffer::new(64 << 10);
+        let room = buf.spare(16 << 10).len();
+        assert_eq!(room, MIN_ROOM);
+        // The allocation has a runway past the room offered...
+        assert!(buf.capacity() >= MIN_ROOM + RUNWAY, "{}", buf.capacity());
+        let mut reclaims = 0;
+        let mut end = buf.data().as_ptr_range().end;
+        for i in 0..1000u32 {
+            let room = buf.spare(16 << 10);
+            room[..26].copy_from_slice(&[i as u8; 26]);
+            buf.commit(26);
+            let message = buf.split_to(26);
+            assert_eq!(&message[..], &[i as u8; 26]);
+            drop(message);
+            let now = buf.data().as_ptr_range().end;
+            if now < end {
+                reclaims += 1;
+            }
+            end = now;
+        }
+        // ...so 26 KB of input rewinds to its start about twice, not at every message (each
+        // rewind zeroes a whole offer again).
+        assert!(reclaims <= 4, "{reclaims} rewinds");
+    }
+
+    #[test]
+    fn uninitialized_room_takes_reads_without_zeroing_and_keeps_the_data() {
+        let mut buf = ReceiveBuffer::new(64 << 10);
+        buf.extend(b"ab");
+        let mut room = buf.room(16 << 10);
+        assert_eq!(room.remaining_mut(), 16 << 10);
+        room.put_slice(b"cd");
+        buf.commit_room(true);
+        assert_eq!(buf.data(), b"abcd");
+        // Dropped when the connection no longer takes input.
+        buf.room(8).put_slice(b"xyz");
+        buf.commit_room(false);
+        assert_eq!(buf.data(), b"abcd");
+        // Zeroed room and uninitialized room mix.
+        buf.spare(4)[..2].copy_from_slice(b"ef");
+        buf.commit(2);
+        let mut room = buf.room(4);
+        room.put_slice(b"gh");
+        buf.commit_room(true);
+        assert_eq!(buf.data(), b"abcdefgh");
+        assert_eq!(&buf.split_to(8)[..], b"abcdefgh");
+        // A read that fills the room doubles the next offer, as with `spare`.
+        let first = buf.offer(64 << 10);
+        buf.room(first).put_slice(&alloc::vec![1; first]);
+        buf.commit_room(true);
+        assert_eq!(buf.offer(64 << 10), 2 * first);
     }
 
     #[test]

@@ -320,6 +320,25 @@ impl Connection {
         self.recv.buffered()
     }
 
+    /// Bytes of buffer the connection holds on the heap: the receive buffer (from the data
+    /// on), the encoded output and the event queue. Zero after
+    /// [`release_buffers`](Self::release_buffers) with nothing pending; messages already handed
+    /// out share the receive buffer's allocation and are not counted.
+    ///
+    /// ```
+    /// use wscore::{Config, Connection};
+    /// let mut conn = Connection::server(Config::default());
+    /// conn.receive_buffer();
+    /// conn.commit_received(0).unwrap();
+    /// assert!(conn.buffer_capacity() > 0);
+    /// conn.release_buffers();
+    /// assert_eq!(conn.buffer_capacity(), 0);
+    /// ```
+    #[must_use]
+    pub fn buffer_capacity(&self) -> usize {
+        self.recv.buf.capacity() + self.send.capacity() + self.events.capacity() * core::mem::size_of::<Event>()
+    }
+
     // ----- outputs -----
 
     /// The next event, if any. Taking the peer's [`Event::Close`] queues the close reply.
@@ -416,6 +435,35 @@ impl Connection {
                 self.recv.buf.spare_exactly(rest.max(usual))
             }
         }
+    }
+
+    /// [`receive_buffer`](Self::receive_buffer) for reads into uninitialized memory (the
+    /// tokio driver, through tokio's `ReadBuf`): the same room, as spare capacity of the
+    /// receive buffer (limited to the room), so that it is never zeroed. Read into it, then
+    /// [`commit_room`](Self::commit_room).
+    #[cfg(feature = "tokio")]
+    #[inline]
+    pub(crate) fn receive_room(&mut self) -> bytes::buf::Limit<&mut bytes::BytesMut> {
+        let read_size = self.config.read_buffer_size;
+        let usual = self.recv.buf.offer(read_size);
+        let n = match self.recv.expected_payload(self.config.receive_mode, read_size) {
+            0 => usual,
+            rest => rest.max(usual),
+        };
+        self.recv.buf.room(n)
+    }
+
+    /// [`commit_received`](Self::commit_received) after a read into
+    /// [`receive_room`](Self::receive_room) (what it read, zero bytes included).
+    #[cfg(feature = "tokio")]
+    #[inline]
+    pub(crate) fn commit_room(&mut self) -> Result<(), Error> {
+        let keep = self.accepts_input() && self.error.is_none();
+        self.recv.buf.commit_room(keep);
+        if let Some(err) = &self.error {
+            return Err(err.clone());
+        }
+        self.process()
     }
 
     /// Zero-copy receive, step two: `n` bytes were written at the start of
@@ -690,7 +738,8 @@ impl Connection {
     /// frame or message is buffered, the send buffer when everything was written, and the
     /// event queue when it is empty. Call it when about to wait for input with nothing
     /// pending, so that an idle connection holds no buffers (the next read allocates again).
-    /// The tokio driver does this whenever a read finds nothing to read.
+    /// The tokio driver does this once reads have found nothing for
+    /// [`Config::buffer_release_delay`](crate::Config::buffer_release_delay).
     ///
     /// ```
     /// use wscore::{Config, Connection};

@@ -179,6 +179,11 @@ impl SendQueue {
         self.close = None;
     }
 
+    /// Bytes allocated for encoded output.
+    pub(crate) fn capacity(&self) -> usize {
+        self.tail.capacity() + self.chunks.capacity() * core::mem::size_of::<Bytes>()
+    }
+
     /// Lets the output buffers' allocations go if nothing is waiting in them.
     pub(crate) fn release_if_empty(&mut self) {
         if self.encoded == 0 {

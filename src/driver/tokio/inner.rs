@@ -9,6 +9,7 @@ use crate::error::SendError;
 use crate::time::Instant;
 use ::tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use ::tokio::time::Sleep;
+use ::tokio_util::io::poll_read_buf;
 use alloc::boxed::Box;
 use core::future::Future;
 use core::pin::Pin;
@@ -69,11 +70,23 @@ pub(super) struct Inner<S> {
     pub(super) transport: TransportState,
     /// Bytes were written since the last flush of `io`.
     needs_flush: bool,
+    /// Bytes were read since the last read that found nothing.
+    read_since_pending: bool,
+    /// Armed while input flows: when it fires and nothing was read since, the connection lets
+    /// its buffers go ([`Config::buffer_release_delay`](crate::Config::buffer_release_delay)).
+    release_timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     pub(super) fn new(io: S, conn: Connection) -> Self {
-        Self { io, conn, transport: TransportState::default(), needs_flush: false }
+        Self {
+            io,
+            conn,
+            transport: TransportState::default(),
+            needs_flush: false,
+            read_since_pending: false,
+            release_timer: None,
+        }
     }
 
     pub(super) fn high_water(&self) -> usize {
@@ -262,32 +275,65 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 let _ = self.conn.receive_eof();
                 continue;
             }
-            let mut buf = ReadBuf::new(self.conn.receive_buffer());
-            let result = Pin::new(&mut self.io).poll_read(cx, &mut buf);
-            let n = buf.filled().len();
+            // Into the receive buffer's uninitialized room (tokio-util does the `unsafe`).
+            let result = poll_read_buf(Pin::new(&mut self.io), cx, &mut self.conn.receive_room());
             // Connection errors are sticky: the loop sends the close frame and reports them.
             match result {
-                Poll::Ready(Ok(())) if n > 0 => {
-                    let _ = self.conn.commit_received(n);
+                Poll::Ready(Ok(n)) if n > 0 => {
+                    self.read_since_pending = true;
+                    let _ = self.conn.commit_room();
                 }
-                Poll::Ready(Ok(())) => {
-                    let _ = self.conn.commit_received(0);
+                Poll::Ready(Ok(_)) => {
+                    let _ = self.conn.commit_room();
                     let _ = self.conn.receive_eof();
                 }
                 Poll::Ready(Err(e)) => {
-                    let _ = self.conn.commit_received(0);
+                    let _ = self.conn.commit_room();
                     if e.kind() != io::ErrorKind::Interrupted {
                         self.transport.fail(&mut self.conn, e);
                     }
                 }
                 Poll::Pending => {
-                    let _ = self.conn.commit_received(0);
-                    // Nothing to read: an idle connection holds no buffers while it waits (the
-                    // next read allocates a few KiB again).
-                    self.conn.release_buffers();
+                    let _ = self.conn.commit_room();
+                    self.waiting_for_input(cx);
                     return Poll::Pending;
                 }
             }
+        }
+    }
+
+    /// A read found nothing. A connection holds no buffers while it waits for input (the next
+    /// read allocates a few KiB again) once it is idle: nothing was read since the last read
+    /// that found nothing, and either it never read anything (just upgraded) or the release
+    /// timer, armed when input came, has run for
+    /// [`Config::buffer_release_delay`](crate::Config::buffer_release_delay). A connection
+    /// whose input flows keeps its buffers (it lets them go about once per delay at most),
+    /// whatever else wakes its task meanwhile.
+    fn waiting_for_input(&mut self, cx: &mut Context<'_>) {
+        let delay = self.conn.config().get_buffer_release_delay();
+        let read = core::mem::take(&mut self.read_since_pending);
+        let release = match &mut self.release_timer {
+            _ if delay.is_zero() => true,
+            None if !read => true,
+            None => {
+                let timer = self.release_timer.insert(Box::pin(::tokio::time::sleep(delay)));
+                let _ = timer.as_mut().poll(cx);
+                false
+            }
+            // Running, its wake registered (checked, not polled, per message: a split half
+            // that moves to another task only makes a release wait for the next input).
+            Some(timer) if !timer.is_elapsed() => false,
+            Some(_) if !read => true,
+            Some(timer) => {
+                // Input came since it was armed: another delay.
+                timer.as_mut().reset(::tokio::time::Instant::now() + delay);
+                let _ = timer.as_mut().poll(cx);
+                false
+            }
+        };
+        if release {
+            self.release_timer = None;
+            self.conn.release_buffers();
         }
     }
 
