@@ -22,6 +22,10 @@ use bytes::{Buf, BytesMut};
 /// reclaiming the buffer first.
 pub(super) const MIN_ROOM: usize = 4 << 10;
 
+/// Allocations at least this large come from the system as fresh pages (glibc's default mmap
+/// threshold), zeroed by the kernel: asking for them zeroed costs nothing.
+const ZEROED_BY_THE_SYSTEM: usize = 128 << 10;
+
 /// Capacity allocated past the room offered when the buffer grows or is reclaimed.
 const RUNWAY: usize = 3 * MIN_ROOM;
 
@@ -184,12 +188,23 @@ impl ReceiveBuffer {
             // its front); otherwise the data moves to a new one of the right size. Not
             // `reserve`, which may copy everything in front of the data too.
             if !self.bytes.try_reclaim(additional) {
-                // Zeroed by the allocator (fresh pages from the system are zero already, so a
-                // large one is not written twice), and all of it room that reads can be
-                // offered without zeroing it again.
-                let mut fresh = BytesMut::zeroed(self.len + additional);
-                fresh[..self.len].copy_from_slice(&self.bytes);
-                self.bytes = fresh;
+                let size = self.len + additional;
+                self.bytes = if size >= ZEROED_BY_THE_SYSTEM {
+                    // Pages fresh from the system are zero already: initialized room that reads
+                    // can be offered without zeroing it again, for free.
+                    let mut fresh = BytesMut::zeroed(size);
+                    fresh[..self.len].copy_from_slice(&self.bytes);
+                    fresh
+                } else {
+                    // From the heap, zeroing would be a memset of all of it up front: room is
+                    // zeroed as it is offered instead (or never, for reads into uninitialized
+                    // room and for copied input).
+                    // With a runway, so that the next frame's room is usually reclaimed from
+                    // this allocation rather than allocated again.
+                    let mut fresh = BytesMut::with_capacity(size + RUNWAY);
+                    fresh.extend_from_slice(&self.bytes);
+                    fresh
+                };
             }
         }
     }

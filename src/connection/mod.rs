@@ -753,6 +753,7 @@ impl Connection {
         if self.recv.message.is_none() && self.recv.frame.is_none() {
             self.recv.buf.release_if_empty();
         }
+        self.recv.spare_message = None;
         self.send.release_if_empty();
         if self.events.is_empty() {
             self.events = VecDeque::new();

@@ -71,6 +71,9 @@ pub(super) struct Receiver {
     /// Boxed: only large, fragmented or compressed messages have one, and a connection waiting
     /// between messages should be small.
     pub(super) message: Option<alloc::boxed::Box<InMessage>>,
+    /// The box of the last message, kept for the next one while input flows (let go with the
+    /// buffers).
+    pub(super) spare_message: Option<alloc::boxed::Box<InMessage>>,
     pub(super) utf8: Utf8Validator,
     /// Processing stopped to let the application catch up with events (inflating in stream
     /// mode); it resumes when the event queue is empty.
@@ -85,6 +88,7 @@ impl Receiver {
             buf: ReceiveBuffer::new(idle_capacity),
             frame: None,
             message: None,
+            spare_message: None,
             utf8: Utf8Validator::new(),
             paused: false,
         }
@@ -301,7 +305,7 @@ impl Connection {
                     return Err(ProtocolError::ExpectedContinuation);
                 }
                 let kind = if header.opcode == OpCode::Text { MessageKind::Text } else { MessageKind::Binary };
-                *message = Some(alloc::boxed::Box::new(InMessage {
+                let fresh = InMessage {
                     kind,
                     data: BytesMut::new(),
                     size: header.payload_len,
@@ -311,7 +315,14 @@ impl Connection {
                     inflated: 0,
                     trailer_fed: 0,
                     output_pending: false,
-                }));
+                };
+                *message = Some(match self.recv.spare_message.take() {
+                    Some(mut boxed) => {
+                        *boxed = fresh;
+                        boxed
+                    }
+                    None => alloc::boxed::Box::new(fresh),
+                });
                 self.recv.utf8 = Utf8Validator::new();
             }
             OpCode::Close | OpCode::Ping | OpCode::Pong => {}
@@ -405,7 +416,7 @@ impl Connection {
                     core::mem::take(&mut msg.data).freeze()
                 };
                 let kind = msg.kind;
-                recv.message = None;
+                recv.spare_message = recv.message.take();
                 let message = match kind {
                     MessageKind::Text => {
                         recv.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
