@@ -339,10 +339,13 @@ impl Connection {
             && self.recv.message.as_ref().is_some_and(|m| !m.compressed);
         if held_whole {
             // The payload will be held whole: room for it now (and for the read that ends it,
-            // which may run into the next frame), not by doubling as it arrives.
+            // which may run into the next frame), not by doubling as it arrives. None if it
+            // is all here already (moving it would only copy it).
             let missing = header.payload_len.saturating_sub(self.recv.buf.len() as u64);
             let missing = usize::try_from(missing).unwrap_or(usize::MAX);
-            self.recv.buf.reserve(missing.saturating_add(self.config.read_buffer_size));
+            if missing > 0 {
+                self.recv.buf.reserve(missing.saturating_add(self.config.read_buffer_size));
+            }
         }
         self.recv.frame = Some(InFrame {
             opcode: header.opcode,
