@@ -145,6 +145,15 @@ def summarize(out):
     }
 
 
+def in_flight_depths(r):
+    """The in-flight depths of the cases, in the order they first appear."""
+    depths = []
+    for c in r["cases"]:
+        if c["in_flight"] not in depths:
+            depths.append(c["in_flight"])
+    return depths
+
+
 def text_tables(r):
     lines = []
     m = r["machine"]
@@ -155,11 +164,7 @@ def text_tables(r):
         f"best of {m.get('repeat', '?')}; load average before {m.get('load_before', '?')}, after {m.get('load_after', '?')}"
     )
     width = max([len(r["names"][s]) for s in r["servers"]] + [30])
-    depths = []
-    for c in r["cases"]:
-        if c["in_flight"] not in depths:
-            depths.append(c["in_flight"])
-    for depth in depths:
+    for depth in in_flight_depths(r):
         cases = [c for c in r["cases"] if c["in_flight"] == depth]
         head = " " * width + "".join(f"{c['label']:>18}" for c in cases)
         lines.append("")
@@ -206,11 +211,7 @@ def text_tables(r):
 
 def markdown(r):
     out = []
-    depths = []
-    for c in r["cases"]:
-        if c["in_flight"] not in depths:
-            depths.append(c["in_flight"])
-    for depth in depths:
+    for depth in in_flight_depths(r):
         cases = [c for c in r["cases"] if c["in_flight"] == depth]
         out.append(f"| msgs/s, {depth} in flight | " + " | ".join(c["label"] for c in cases) + " |")
         out.append("|---|" + "---:|" * len(cases))

@@ -145,6 +145,23 @@ port_of() {
     done
 }
 
+# After a load-generator run (its output in $result, its exit status STATUS): stops the server,
+# then prints the run's lines and appends its RESULT to FILE with the fields PREFIX in front,
+# or counts and shows the failure of WHAT.
+finish_run() {
+    local status="$1" what="$2" prefix="$3" file="$4" json
+    stop_server
+    if [ "$status" -ne 0 ]; then
+        failures=$((failures + 1))
+        echo "--- $what: FAILED"
+        echo "$result" | tail -n 3
+        return 0
+    fi
+    echo "$result" | grep -v '^RESULT '
+    json="$(echo "$result" | sed -n 's/^RESULT //p')"
+    echo "{$prefix,${json#\{}" >>"$file"
+}
+
 failures=0
 if [ "$MODE" != idle ]; then
     for rep in $(seq 1 "$REPEAT"); do
@@ -156,19 +173,11 @@ if [ "$MODE" != idle ]; then
                 for server in $SERVERS; do
                     port="$(port_of "$server")"
                     if ! start_server "$server" "$port"; then failures=$((failures + 1)); continue; fi
+                    status=0
                     result="$("${prio[@]}" taskset -c 1 "$bin/e2e_load_gen" "127.0.0.1:$port" --label "$server" \
                         --connections "$connections" --size "$size" --in-flight "$depth" \
-                        --warmup "$WARMUP" --duration "$DURATION" --server-pid "$server_pid" 2>&1)" || {
-                        failures=$((failures + 1))
-                        echo "--- $server $case: FAILED"
-                        echo "$result" | tail -n 3
-                        stop_server
-                        continue
-                    }
-                    stop_server
-                    echo "$result" | grep -v '^RESULT '
-                    json="$(echo "$result" | sed -n 's/^RESULT //p')"
-                    echo "{\"server\":\"$server\",\"rep\":$rep,${json#\{}" >>"$OUT/throughput.jsonl"
+                        --warmup "$WARMUP" --duration "$DURATION" --server-pid "$server_pid" 2>&1)" || status=$?
+                    finish_run "$status" "$server $case" "\"server\":\"$server\",\"rep\":$rep" "$OUT/throughput.jsonl"
                 done
             done
         done
@@ -182,18 +191,10 @@ if [ "$MODE" != throughput ]; then
         if [ "$server" = wscore-embedded ] && [ "$count" -gt "$EMBEDDED_IDLE" ]; then count="$EMBEDDED_IDLE"; fi
         port="$(port_of "$server")"
         if ! start_server "$server" "$port"; then failures=$((failures + 1)); continue; fi
+        status=0
         result="$(taskset -c 1 "$bin/e2e_load_gen" "127.0.0.1:$port" --label "$server" --idle "$count" \
-            --server-pid "$server_pid" --settle 1 2>&1)" || {
-            failures=$((failures + 1))
-            echo "--- $server idle: FAILED"
-            echo "$result" | tail -n 3
-            stop_server
-            continue
-        }
-        stop_server
-        echo "$result" | grep -v '^RESULT '
-        json="$(echo "$result" | sed -n 's/^RESULT //p')"
-        echo "{\"server\":\"$server\",${json#\{}" >>"$OUT/idle.jsonl"
+            --server-pid "$server_pid" --settle 1 2>&1)" || status=$?
+        finish_run "$status" "$server idle" "\"server\":\"$server\"" "$OUT/idle.jsonl"
     done
 fi
 
