@@ -399,3 +399,94 @@ async fn buffers_are_let_go_after_the_release_delay_without_input() {
         assert!(matches!(event, Some(Event::Message(m)) if m.as_bytes() == b"again"));
     }
 }
+
+/// A stream that records the writes it is asked for: plain (`poll_write`) or vectored, and
+/// how many bytes each carried.
+struct RecordingStream {
+    inner: tokio::io::DuplexStream,
+    writes: Vec<(bool, usize)>,
+}
+
+impl tokio::io::AsyncRead for RecordingStream {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for RecordingStream {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let written = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let std::task::Poll::Ready(Ok(n)) = written {
+            self.writes.push((false, n));
+        }
+        written
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let written = std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if let std::task::Poll::Ready(Ok(n)) = written {
+            self.writes.push((true, n));
+        }
+        written
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Small frames queued together go out as one plain write (a `send`, not a `writev`, on a
+/// socket); a large frame goes out header + payload, vectored, its payload not copied.
+#[tokio::test]
+async fn small_frames_are_one_plain_write_large_ones_vectored() {
+    use tokio::io::AsyncReadExt;
+    let (ours, mut theirs) = tokio::io::duplex(1 << 20);
+    let stream = RecordingStream { inner: ours, writes: Vec::new() };
+    let mut ws = WebSocketStream::from_upgraded(stream, wscore::Role::Server, Config::default());
+    for i in 0..10u8 {
+        ws.feed(Message::Binary(vec![i; 100].into())).await.unwrap();
+    }
+    ws.flush().await.unwrap();
+    // Ten unmasked frames of 2 + 100 bytes, in one write.
+    assert_eq!(ws.get_ref().writes, [(false, 1020)]);
+
+    let large = patterned(256 << 10);
+    ws.send(Message::Binary(large.clone().into())).await.unwrap();
+    let writes = &ws.get_ref().writes[1..];
+    assert!(!writes.is_empty() && writes.iter().all(|&(vectored, _)| vectored), "{writes:?}");
+    // Four frames of 64 KiB (the default write fragment size), each a 10-byte header (64-bit
+    // length) + payload.
+    assert_eq!(writes.iter().map(|&(_, n)| n).sum::<usize>(), (256 << 10) + 4 * 10);
+
+    let mut received = vec![0u8; 1020 + (256 << 10) + 40];
+    theirs.read_exact(&mut received).await.unwrap();
+    assert_eq!(&received[..2], [0x82, 100]);
+    assert_eq!(&received[1020..1022], [0x02, 127]);
+    assert!(received[1030..1030 + 64].iter().eq(&large[..64]));
+}

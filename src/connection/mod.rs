@@ -721,6 +721,11 @@ impl Connection {
     /// Fills `dst` with the buffered output as a list of slices (header and large payloads
     /// apart, no copy) and returns how many were filled. Write them with
     /// `write_vectored`, then call [`advance_transmit`](Self::advance_transmit).
+    ///
+    /// When [`transmit`](Self::transmit) holds everything queued (its length is
+    /// [`buffered_amount`](Self::buffered_amount)), as it does after small frames, which are
+    /// coalesced, a plain `write` of it does the same with less work in the kernel (`send`
+    /// instead of `writev` on a socket); the drivers do that.
     #[cfg(feature = "std")]
     pub fn transmit_vectored<'a>(&'a self, dst: &mut [std::io::IoSlice<'a>]) -> usize {
         self.send.chunks_vectored(dst)
