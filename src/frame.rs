@@ -216,6 +216,24 @@ impl FrameHeader {
     }
 }
 
+/// The length on the wire (header and payload) of the frame that `buf` starts with, once its
+/// header is there; `None` before. Nothing is checked (that is [`FrameHeader::parse`]'s job):
+/// this only finds where frames end, to cut input at frame boundaries.
+#[inline]
+pub(crate) fn frame_len(buf: &[u8]) -> Option<usize> {
+    let [_, b1, ..] = *buf else { return None };
+    let mask_len = if b1 & 0x80 != 0 { 4 } else { 0 };
+    let (payload_len, header_len) = match b1 & 0x7F {
+        126 => (u64::from(u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?])), 4 + mask_len),
+        127 => (u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?), 10 + mask_len),
+        short => (u64::from(short), 2 + mask_len),
+    };
+    if buf.len() < header_len {
+        return None;
+    }
+    usize::try_from(payload_len).ok()?.checked_add(header_len)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,5 +295,22 @@ mod tests {
         assert_eq!(FrameHeader::parse(&max), Err(ProtocolError::LengthTopBit));
         let small64 = [0x82, 0x7F, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF];
         assert_eq!(FrameHeader::parse(&small64), Err(ProtocolError::NonMinimalLength(0xFFFF)));
+    }
+
+    #[test]
+    fn frame_len_finds_where_frames_end() {
+        assert_eq!(frame_len(&[0x82]), None);
+        assert_eq!(frame_len(&[0x82, 0x05]), Some(7));
+        assert_eq!(frame_len(&[0x82, 0x85, 1, 2, 3]), None, "mask key incomplete");
+        assert_eq!(frame_len(&[0x82, 0x85, 1, 2, 3, 4]), Some(11));
+        assert_eq!(frame_len(&[0x82, 0xFE, 0x01]), None);
+        assert_eq!(frame_len(&[0x82, 0xFE, 0x01, 0x00, 1, 2, 3, 4]), Some(8 + 256));
+        let mut long = alloc::vec![0x82, 0x7F];
+        long.extend_from_slice(&(1u64 << 20).to_be_bytes());
+        assert_eq!(frame_len(&long), Some(10 + (1 << 20)));
+        // Lengths that do not fit say nothing (the header check rejects them).
+        let mut huge = alloc::vec![0x82, 0x7F];
+        huge.extend_from_slice(&u64::MAX.to_be_bytes());
+        assert_eq!(frame_len(&huge), None);
     }
 }

@@ -269,3 +269,37 @@ fn an_invalid_byte_in_the_first_kib_of_a_mebibyte_frame_fails_before_the_rest_ar
     assert_eq!(conn.receive(&frame[..1024]), Err(Error::Protocol(ProtocolError::InvalidUtf8)));
     assert_eq!(conn.buffered_received(), 0);
 }
+
+/// One large input (taken a few whole frames at a time) with invalid text after 40 valid
+/// messages: the 40 messages come out, then 1007, and nothing after the bad frame is
+/// processed — as when the same bytes arrive in small reads.
+#[test]
+fn invalid_text_inside_a_large_input_fails_after_the_messages_before_it() {
+    let good = MIXED.repeat(60);
+    let mut wire = Vec::new();
+    for _ in 0..40 {
+        wire.extend(masked(0x81, good.as_bytes()));
+    }
+    let mut bad = good.clone().into_bytes();
+    bad[300] = 0xFF;
+    wire.extend(masked(0x81, &bad));
+    wire.extend(masked(0x82, &[7; 5000]));
+    assert!(wire.len() > 64 << 10);
+    for read in [wire.len(), 1460, 1] {
+        let mut conn = harness::server();
+        let mut result = Ok(());
+        let mut events = Vec::new();
+        for piece in wire.chunks(read) {
+            result = conn.receive(piece);
+            events.extend(drain_events(&mut conn));
+            if result.is_err() {
+                break;
+            }
+        }
+        assert_eq!(result, Err(Error::Protocol(ProtocolError::InvalidUtf8)), "reads of {read}");
+        assert_eq!(events.len(), 40, "reads of {read}");
+        assert!(events.iter().all(|e| *e == text(&good)), "reads of {read}");
+        assert_eq!(harness::close_code_in(&conn.take_transmit()), Some(Some(1007)));
+        assert_eq!(conn.buffered_received(), 0);
+    }
+}

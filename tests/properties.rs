@@ -232,6 +232,59 @@ proptest! {
     }
 }
 
+/// A message op of about `len` bytes: binary, or text of multi-byte characters (so UTF-8
+/// sequences straddle every cut).
+fn sized_op(len: usize, is_text: bool, seed: u8) -> ClientOp {
+    if is_text {
+        let chars = ['a', 'é', '€', '😀'];
+        let mut s = String::new();
+        let mut i = usize::from(seed);
+        while s.len() < len {
+            s.push(chars[i % chars.len()]);
+            i += 1;
+        }
+        ClientOp::Text(s)
+    } else {
+        ClientOp::Binary((0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect())
+    }
+}
+
+proptest! {
+    #![proptest_config(config(32, 5))]
+
+    /// Large inputs handed to `receive` at once are taken a few whole frames at a time; the
+    /// events are the same as for any other split, whatever the frame sizes around the cuts.
+    #[test]
+    fn large_inputs_yield_the_same_events(
+        messages in prop::collection::vec(
+            (prop_oneof![0..200usize, 900..1100usize, 15_000..17_500usize, 60_000..70_000usize], any::<bool>(), any::<u8>()),
+            1..10,
+        ),
+        pings in prop::collection::vec(any::<bool>(), 1..10),
+        fragment_size in prop_oneof![Just(64 << 10), 500..20_000usize],
+        seed in any::<u64>(),
+        sizes in prop::collection::vec(1..=3000usize, 1..8),
+        zero_copy in prop::collection::vec(any::<bool>(), 1..4),
+    ) {
+        let mut ops = Vec::new();
+        for (i, &(len, is_text, byte)) in messages.iter().enumerate() {
+            ops.push(sized_op(len, is_text, byte));
+            if pings[i % pings.len()] {
+                ops.push(ClientOp::Ping(vec![byte; 3]));
+            }
+        }
+        let (bytes, expected) = client_transcript(&ops, &None, fragment_size, seed);
+        let whole = server_events(&bytes, ReceiveMode::Message, &[bytes.len().max(1)], &[false]);
+        prop_assert_eq!(&whole, &expected);
+        // Large inputs that start mid-frame, and mixed with zero-copy reads.
+        let halves = [bytes.len() / 2 + 1, bytes.len()];
+        prop_assert_eq!(&server_events(&bytes, ReceiveMode::Message, &halves, &[false]), &expected);
+        prop_assert_eq!(&server_events(&bytes, ReceiveMode::Message, &sizes, &zero_copy), &expected);
+        let streamed = server_events(&bytes, ReceiveMode::Stream, &[bytes.len().max(1)], &[false]);
+        prop_assert_eq!(&reassemble(streamed), &expected);
+    }
+}
+
 // ----- random operation sequences on a pair -----
 
 #[derive(Debug, Clone)]

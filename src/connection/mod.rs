@@ -169,6 +169,11 @@ pub struct Connection {
     deflate: Option<Box<crate::extensions::deflate::Deflate>>,
 }
 
+/// How much copied input [`Connection::receive`] takes at a time, in whole frames, when it is
+/// handed more: well within a first-level data cache (32–48 KiB on current x86-64 and aarch64
+/// cores), so unmasking and validating read what the copy just wrote from there.
+const RECEIVE_STEP: usize = 16 << 10;
+
 impl core::fmt::Debug for Connection {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Connection")
@@ -394,15 +399,56 @@ impl Connection {
     ///
     /// On a fatal error the close frame is already queued; keep writing
     /// [`transmit`](Self::transmit) out and then close the transport.
+    ///
+    /// A large input that starts between frames is copied and processed a few whole frames at
+    /// a time (about 16 KiB): each frame is unmasked and validated while the copy still has it
+    /// in the CPU's nearest cache.
     #[inline]
     pub fn receive(&mut self, data: &[u8]) -> Result<(), Error> {
         if let Some(err) = &self.error {
             return Err(err.clone());
         }
-        if self.accepts_input() {
-            self.recv.buf.extend(data);
+        let mut step = self.receive_step(data);
+        if step < data.len() && self.accepts_input() {
+            // Room for all of it at once: the messages of the first steps are still in the
+            // event queue, so the buffer could not reclaim their room for the later ones.
+            self.recv.buf.reserve(data.len());
         }
-        self.process()
+        let mut rest = data;
+        loop {
+            let (now, later) = rest.split_at(step);
+            if self.accepts_input() {
+                self.recv.buf.extend(now);
+            }
+            self.process()?;
+            if later.is_empty() {
+                return Ok(());
+            }
+            rest = later;
+            step = self.receive_step(rest);
+        }
+    }
+
+    /// How much of `data`, copied input, [`receive`](Self::receive) takes next: all of it,
+    /// unless it is large and starts between frames; then whole frames, as many as fit in
+    /// [`RECEIVE_STEP`] (at least one).
+    #[inline]
+    fn receive_step(&self, data: &[u8]) -> usize {
+        if data.len() <= RECEIVE_STEP || self.recv.buf.len() > 0 || self.recv.frame.is_some() {
+            return data.len();
+        }
+        let mut at = 0;
+        while let Some(len) = crate::frame::frame_len(&data[at..]) {
+            let end = at.saturating_add(len);
+            if end > data.len() || (at > 0 && end > RECEIVE_STEP) {
+                break;
+            }
+            at = end;
+            if at >= RECEIVE_STEP {
+                break;
+            }
+        }
+        if at == 0 { data.len() } else { at }
     }
 
     /// Zero-copy receive, step one: room to read into. Between frames, up to
