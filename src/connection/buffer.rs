@@ -122,12 +122,10 @@ impl ReceiveBuffer {
         let n = if left >= n.min(MIN_ROOM) {
             left.min(n)
         } else {
-            // Growing or reclaiming copies what `bytes` holds: not the stale room. The
-            // allocation gets a runway past the room offered (allocated, not zeroed), so that
-            // the reads that follow walk through it, each zeroing only the little room it adds,
-            // before the next reclaim zeroes a whole offer again.
-            self.bytes.truncate(self.len);
-            self.bytes.reserve(n + RUNWAY);
+            // The runway (allocated, not zeroed) lets the reads that follow walk through the
+            // allocation, each zeroing only the little room it adds, before the next reclaim
+            // zeroes a whole offer again.
+            self.grow(n);
             n
         };
         let end = self.len + n;
@@ -150,13 +148,21 @@ impl ReceiveBuffer {
         // Initialized room is of no use to such a read, and must not pass for data.
         self.bytes.truncate(self.len);
         // Nothing to zero, so no reason to walk to the end of the allocation in short reads:
-        // less than `n` left, and the allocation is reclaimed (moving the data to its front)
-        // or replaced.
+        // less than `n` left, and the allocation is reclaimed or replaced.
         if self.bytes.capacity() - self.len < n {
-            self.bytes.reserve(n + RUNWAY);
+            self.grow(n);
         }
         self.offered = n;
         (&mut self.bytes).limit(n)
+    }
+
+    /// Room for `n` bytes after the data plus a [`RUNWAY`], reclaiming the allocation (moving
+    /// the data to its front) if nothing split off it is alive, else in a new one. Only the
+    /// data is moved, not the stale room after it.
+    #[inline]
+    fn grow(&mut self, n: usize) {
+        self.bytes.truncate(self.len);
+        self.bytes.reserve(n + RUNWAY);
     }
 
     /// What a read wrote into [`room`](Self::room) becomes data (`keep`), or is dropped.

@@ -98,19 +98,21 @@ impl Receiver {
         self.buf.len() + self.message.as_ref().map_or(0, |m| m.data.len())
     }
 
-    /// Room worth offering for the next read while an uncompressed data frame arrives in
-    /// message mode (where it will be held whole anyway): what is still to come of it, but no
-    /// more than `read_size` or [`GROWTH`] times what has arrived of it already, whichever is
-    /// more (room is zeroed when first offered, so it grows with what the peer really sends,
-    /// not with what its header claims), and no more than [`ReceiveBuffer::reserve`] made room
-    /// for; 0 otherwise.
+    /// Whether the payload of a frame with `opcode`, of the message in progress, is held whole
+    /// in the buffer until the frame ends: a data frame of an uncompressed message, in message
+    /// mode.
+    fn holds_whole(&self, mode: ReceiveMode, opcode: OpCode) -> bool {
+        mode == ReceiveMode::Message && !opcode.is_control() && self.message.as_ref().is_some_and(|m| !m.compressed)
+    }
+
+    /// Room worth offering for the next read while a frame the buffer holds whole arrives
+    /// ([`holds_whole`](Self::holds_whole)): what is still to come of it, but no more than
+    /// `read_size` or [`GROWTH`] times what has arrived of it already, whichever is more (so
+    /// the memory offered grows with what the peer really sends, not with what its header
+    /// claims), and no more than [`ReceiveBuffer::reserve`] made room for; 0 otherwise.
     pub(super) fn expected_payload(&self, mode: ReceiveMode, read_size: usize) -> usize {
         match &self.frame {
-            Some(frame)
-                if mode == ReceiveMode::Message
-                    && !frame.opcode.is_control()
-                    && self.message.as_ref().is_some_and(|m| !m.compressed) =>
-            {
+            Some(frame) if self.holds_whole(mode, frame.opcode) => {
                 let missing = frame.remaining.saturating_sub(self.buf.len() as u64);
                 let missing = usize::try_from(missing).unwrap_or(usize::MAX);
                 let arrived = self.buf.len().saturating_mul(GROWTH);
@@ -334,10 +336,7 @@ impl Connection {
             }
         }
         self.recv.buf.advance(header_len);
-        let held_whole = self.config.receive_mode == ReceiveMode::Message
-            && !header.opcode.is_control()
-            && self.recv.message.as_ref().is_some_and(|m| !m.compressed);
-        if held_whole {
+        if self.recv.holds_whole(self.config.receive_mode, header.opcode) {
             // The payload will be held whole: room for it now (and for the read that ends it,
             // which may run into the next frame), not by doubling as it arrives. None if it
             // is all here already (moving it would only copy it).
