@@ -512,6 +512,14 @@ impl Connection {
         self.process()
     }
 
+    /// A read into [`receive_room`](Self::receive_room) found nothing to read (it is
+    /// pending): the room goes back, with nothing to process.
+    #[cfg(feature = "tokio")]
+    #[inline]
+    pub(crate) fn abandon_room(&mut self) {
+        self.recv.buf.commit_room(false);
+    }
+
     /// Zero-copy receive, step two: `n` bytes were written at the start of
     /// [`receive_buffer`](Self::receive_buffer).
     #[inline]

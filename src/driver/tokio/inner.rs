@@ -302,7 +302,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                     }
                 }
                 Poll::Pending => {
-                    let _ = self.conn.commit_room();
+                    self.conn.abandon_room();
                     self.waiting_for_input(cx);
                     return Poll::Pending;
                 }
