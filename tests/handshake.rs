@@ -727,3 +727,23 @@ fn handshake_pair_talks_under_every_split() {
 fn drain(conn: &mut Connection) -> Vec<Event> {
     harness::drain_events(conn)
 }
+
+/// Debug output of a client request and of the handshakes it starts shows no secrets: header
+/// values (cookies, tokens) and the query are left out; the rest is there to debug with.
+#[test]
+fn debug_output_leaves_out_cookies_tokens_and_the_query() {
+    let request = ClientRequest::from_url("wss://api.example.com/stream?access_token=s3cr3t-query")
+        .unwrap()
+        .header("Cookie", "session=s3cr3t-cookie")
+        .header("Authorization", "Bearer s3cr3t-bearer")
+        .protocol("chat");
+    let handshake = ClientHandshake::new(request.clone(), Config::default());
+    for debug in [format!("{request:?}"), format!("{handshake:?}")] {
+        assert!(!debug.contains("s3cr3t"), "{debug}");
+        assert!(debug.contains("<redacted>") || debug.contains("request_len"), "{debug}");
+    }
+    let debug = format!("{request:?}");
+    for shown in ["api.example.com", "/stream?<redacted>", "Cookie", "Authorization", "chat"] {
+        assert!(debug.contains(shown), "{shown} missing from {debug}");
+    }
+}

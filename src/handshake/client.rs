@@ -16,7 +16,7 @@ use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
 
 /// What to connect to and what to ask for: URL parts, subprotocols and extra headers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ClientRequest {
     pub(super) secure: bool,
     host: String,
@@ -24,6 +24,20 @@ pub struct ClientRequest {
     pub(super) target: String,
     pub(super) protocols: Vec<String>,
     pub(super) headers: Vec<(String, String)>,
+}
+
+/// Leaves out what may be secret: header values (cookies, tokens) and the query.
+impl core::fmt::Debug for ClientRequest {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ClientRequest")
+            .field("secure", &self.secure)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("target", &super::RedactedTarget(&self.target))
+            .field("protocols", &self.protocols)
+            .field("headers", &super::HeaderNames(&self.headers))
+            .finish()
+    }
 }
 
 impl ClientRequest {
@@ -184,7 +198,6 @@ enum Phase {
 /// let wscore::HandshakeError::Rejected(response) = err else { panic!() };
 /// assert_eq!((response.status, &response.body[..]), (401, &b"no"[..]));
 /// ```
-#[derive(Debug)]
 pub struct ClientHandshake {
     max_headers: usize,
     request: Bytes,
@@ -194,6 +207,19 @@ pub struct ClientHandshake {
     phase: Phase,
     response: Option<Response>,
     error: Option<HandshakeError>,
+}
+
+/// Leaves out the request (it may carry cookies or tokens): only its length.
+impl core::fmt::Debug for ClientHandshake {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ClientHandshake")
+            .field("request_len", &self.request.len())
+            .field("upgrade", &self.upgrade)
+            .field("phase", &self.phase)
+            .field("response", &self.response)
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ClientHandshake {

@@ -61,7 +61,6 @@ use base64::Engine;
 /// let conn = upgrade.finish(&response).unwrap();
 /// assert_eq!(conn.role(), wscore::Role::Client);
 /// ```
-#[derive(Debug)]
 pub struct ClientUpgrade {
     version: HttpVersion,
     secure: bool,
@@ -72,6 +71,21 @@ pub struct ClientUpgrade {
     accept: Option<AcceptKey>,
     config: Config,
     random: Box<dyn RandomSource>,
+}
+
+/// Leaves out what may be secret: header values (cookies, tokens) and the query.
+impl core::fmt::Debug for ClientUpgrade {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ClientUpgrade")
+            .field("version", &self.version)
+            .field("secure", &self.secure)
+            .field("authority", &self.authority)
+            .field("target", &super::RedactedTarget(&self.target))
+            .field("headers", &super::HeaderNames(&self.headers))
+            .field("protocols", &self.protocols)
+            .field("accept", &self.accept)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ClientUpgrade {

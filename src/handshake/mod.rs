@@ -117,6 +117,28 @@ impl fmt::Debug for AcceptKey {
     }
 }
 
+/// A request target for `Debug` output: the query (where browsers' clients put access
+/// tokens, since they cannot set headers) redacted.
+pub(crate) struct RedactedTarget<'a>(pub(crate) &'a str);
+
+impl fmt::Debug for RedactedTarget<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.split_once('?') {
+            Some((path, _)) => write!(f, "\"{path}?<redacted>\""),
+            None => write!(f, "{:?}", self.0),
+        }
+    }
+}
+
+/// Extra request headers for `Debug` output: names only (values may be cookies or tokens).
+pub(crate) struct HeaderNames<'a>(pub(crate) &'a [(String, String)]);
+
+impl fmt::Debug for HeaderNames<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.0.iter().map(|(name, _)| name)).finish()
+    }
+}
+
 /// Whether a comma-separated header value contains `token` (ASCII case-insensitive).
 pub(crate) fn has_token(value: &[u8], token: &str) -> bool {
     split_list(value).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
