@@ -223,7 +223,9 @@ impl Config {
         self
     }
 
-    /// How long a server waits for a complete upgrade request (slowloris protection).
+    /// How long a server waits for a complete upgrade request (slowloris protection), and how
+    /// long the drivers' `connect` helpers may take in all: name lookup, TCP connect, proxy
+    /// tunnel, TLS and the upgrade.
     #[must_use]
     pub fn handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.handshake_timeout = timeout;

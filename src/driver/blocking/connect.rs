@@ -1,5 +1,5 @@
-//! The blocking `connect` path: TCP, the optional HTTP `CONNECT` tunnel, TLS for `wss://`, then
-//! the upgrade — all within [`Config::handshake_timeout`].
+//! The blocking `connect` path: the name lookup, TCP, the optional HTTP `CONNECT` tunnel, TLS
+//! for `wss://`, then the upgrade — all within [`Config::handshake_timeout`].
 
 use super::transport::{Transport, time_until};
 use super::{MaybeTlsStream, WebSocket};
@@ -9,9 +9,11 @@ use crate::handshake::HandshakeError;
 use crate::handshake::client::ClientRequest;
 use crate::handshake::proxy::{Proxy, ProxyHandshake};
 use crate::time::Instant;
+use alloc::vec::Vec;
 use bytes::Bytes;
 use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::mpsc::{self, RecvTimeoutError};
 
 /// Connects to `request`'s server the way `connector` says and performs the upgrade.
 pub(super) fn connect(
@@ -44,7 +46,7 @@ pub(super) fn connect(
 /// `TCP_NODELAY` (frames are written whole, so Nagle only delays).
 pub(super) fn tcp_connect(host: &str, port: u16, deadline: Option<Instant>) -> Result<TcpStream, DriverError> {
     let mut last_error = None;
-    for addr in (host, port).to_socket_addrs()? {
+    for addr in resolve(host, port, deadline)? {
         let attempt = match deadline {
             Some(at) => match at.saturating_duration_since(Instant::now()) {
                 left if left.is_zero() => return Err(HandshakeError::Timeout.into()),
@@ -62,6 +64,39 @@ pub(super) fn tcp_connect(host: &str, port: u16, deadline: Option<Instant>) -> R
         }
     }
     Err(last_error.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the host name has no address")).into())
+}
+
+/// The addresses of `host`, within `deadline`. The system's resolver has no timeout of its
+/// own (a dead DNS server stalls it for its whole retry schedule), so with a deadline a name
+/// is looked up on a thread of its own and given up on, with [`HandshakeError::Timeout`], when
+/// the deadline passes (the thread ends when the lookup does). Address literals need no lookup.
+fn resolve(host: &str, port: u16, deadline: Option<Instant>) -> Result<Vec<SocketAddr>, DriverError> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(alloc::vec![SocketAddr::new(ip, port)]);
+    }
+    let name = alloc::string::String::from(host);
+    let lookup = move || (name.as_str(), port).to_socket_addrs().map(Iterator::collect);
+    match deadline {
+        None => Ok(lookup()?),
+        Some(at) => lookup_until(lookup, at),
+    }
+}
+
+/// Runs `lookup` on a thread of its own, waiting for it until `deadline`.
+fn lookup_until<F>(lookup: F, deadline: Instant) -> Result<Vec<SocketAddr>, DriverError>
+where
+    F: FnOnce() -> io::Result<Vec<SocketAddr>> + Send + 'static,
+{
+    let (answer, answered) = mpsc::channel();
+    std::thread::Builder::new().name("wscore-resolve".into()).spawn(move || {
+        // The connect may have given up already: then nobody listens.
+        let _ = answer.send(lookup());
+    })?;
+    match answered.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        Ok(addresses) => Ok(addresses?),
+        Err(RecvTimeoutError::Timeout) => Err(HandshakeError::Timeout.into()),
+        Err(RecvTimeoutError::Disconnected) => Err(io::Error::other("the name lookup ended without an answer").into()),
+    }
 }
 
 /// Opens a TCP connection to `proxy` and a `CONNECT` tunnel through it to `host:port`, within
@@ -141,5 +176,42 @@ pub(super) fn exchange<S: Read + Write + Transport, T>(
         if let Some(done) = step(read.map(|n| &buf[..n]))? {
             return Ok(done);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::time::Duration;
+
+    #[test]
+    fn address_literals_need_no_lookup() {
+        let v6 = resolve("::1", 9001, Some(Instant::ZERO)).unwrap();
+        assert_eq!(v6, [SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 1], 9001))]);
+        let v4 = resolve("127.0.0.1", 80, None).unwrap();
+        assert_eq!(v4, [SocketAddr::from(([127, 0, 0, 1], 80))]);
+    }
+
+    #[test]
+    fn a_lookup_that_never_answers_times_out_at_the_deadline() {
+        let (release, stuck) = mpsc::channel::<()>();
+        let lookup = move || {
+            let _ = stuck.recv(); // until the test lets go
+            Ok(Vec::new())
+        };
+        let deadline = Instant::now() + Duration::from_millis(20);
+        let result = lookup_until(lookup, deadline);
+        assert!(matches!(result, Err(DriverError::Handshake(HandshakeError::Timeout))), "{result:?}");
+        assert!(Instant::now() >= deadline);
+        drop(release);
+    }
+
+    #[test]
+    fn a_lookup_answers_within_the_deadline() {
+        let addr = SocketAddr::from(([10, 0, 0, 1], 443));
+        let far = Instant::now() + Duration::from_secs(3600);
+        assert_eq!(lookup_until(move || Ok(alloc::vec![addr]), far).unwrap(), [addr]);
+        let failed = lookup_until(|| Err(io::Error::other("no such host")), far);
+        assert!(matches!(failed, Err(DriverError::Io(e)) if alloc::format!("{e}") == "no such host"));
     }
 }
