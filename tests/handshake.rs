@@ -214,6 +214,20 @@ fn header_injection_is_prevented() {
     assert_eq!(text.matches("\r\n\r\n").count(), 1);
 }
 
+/// A subprotocol with CR or LF in it goes out without them, and the server's choice of it, as
+/// it was sent, is accepted.
+#[test]
+fn a_subprotocol_is_checked_as_it_was_sent() {
+    let request = ClientRequest::from_url("ws://example.com/").unwrap().protocol("chat\r\n");
+    let mut client = client_handshake(request, plain());
+    let bytes = client.request_bytes();
+    let text = std::str::from_utf8(&bytes).unwrap();
+    assert!(text.contains("\r\nSec-WebSocket-Protocol: chat\r\n"), "{text}");
+    let response = accept_response(&bytes, "Sec-WebSocket-Protocol: chat\r\n");
+    let conn = client.receive(&response).unwrap().expect("upgraded");
+    assert_eq!(conn.protocol(), Some("chat"));
+}
+
 #[test]
 fn request_for_a_preupgraded_transport_uses_the_host_value() {
     for (host, header) in [

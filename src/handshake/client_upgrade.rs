@@ -140,8 +140,10 @@ impl ClientUpgrade {
             let name = sanitize(name);
             if http2 { name.to_ascii_lowercase() } else { name }
         };
-        if !request.protocols.is_empty() {
-            headers.push((name("Sec-WebSocket-Protocol"), sanitize(&request.protocols.join(", "))));
+        // The offer as sent is what the server's choice is checked against.
+        let protocols: Vec<String> = request.protocols.iter().map(|p| sanitize(p)).collect();
+        if !protocols.is_empty() {
+            headers.push((name("Sec-WebSocket-Protocol"), protocols.join(", ")));
         }
         if let Some(offer) = offer {
             headers.push((name("Sec-WebSocket-Extensions"), offer));
@@ -158,7 +160,7 @@ impl ClientUpgrade {
             authority,
             target: request.target,
             headers,
-            protocols: request.protocols,
+            protocols,
             accept,
             config,
             random,
