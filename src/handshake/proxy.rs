@@ -462,8 +462,9 @@ impl ProxyHandshake {
                 }
                 // An interim response (100 Continue...): the real answer follows. It is dropped
                 // from the buffer in place; copying the rest out for each one would make many
-                // interim heads in one read cost quadratic time.
-                100..=199 => self.reader.consume(head_len),
+                // interim heads in one read cost quadratic time. Not 101: Switching Protocols
+                // is final (RFC 9110 §15.2.2), and no answer to a CONNECT without `Upgrade`.
+                100 | 102..=199 => self.reader.consume(head_len),
                 _ => {
                     let response = Response {
                         status,
@@ -555,6 +556,12 @@ mod tests {
         for cut in 0..=input.len() {
             assert_eq!(&feed_split(input, cut).unwrap().unwrap()[..], b"rest", "cut {cut}");
         }
+    }
+
+    #[test]
+    fn switching_protocols_is_no_tunnel() {
+        let err = feed_split(b"HTTP/1.1 101 Switching Protocols\r\n\r\nHTTP/1.1 200 OK\r\n\r\n", 0).unwrap_err();
+        assert_eq!(err.status(), Some(101));
     }
 
     #[test]
