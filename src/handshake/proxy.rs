@@ -336,7 +336,7 @@ impl ProxyError {
 /// `receive` returns `Ok(None)` while the response head is incomplete, `Ok(Some(rest))` once
 /// the proxy answered 2xx (`rest`: any bytes that followed the head, which belong to the tunnel
 /// and come before whatever is read next), and an error for any other status or a malformed
-/// answer. Interim 1xx responses are skipped. Errors are sticky.
+/// answer. Interim 1xx responses (but 101) are skipped. Errors are sticky.
 ///
 /// ```
 /// use wscore::{Config, Proxy, ProxyHandshake};
