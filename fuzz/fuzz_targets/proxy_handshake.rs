@@ -13,10 +13,10 @@
 //! target host; with token names and values free of control characters, httparse reads the
 //! request back with exactly those headers. The outcome does not depend on how the response was
 //! split; the bytes handed over with an established tunnel are exactly those after the last
-//! response head (checked by re-parsing the heads before them with httparse: interim 1xx heads,
-//! then one 2xx); a refusal carries the proxy's non-2xx status; errors are sticky; the `Debug`
-//! output of the `Proxy` and of the handshake at every step is the same as with other
-//! credentials and header values (no secret ever shows).
+//! response head (checked by re-parsing the heads before them with httparse: interim 1xx heads
+//! but 101, which is final, then one 2xx); a refusal carries the proxy's non-2xx status (101
+//! included); errors are sticky; the `Debug` output of the `Proxy` and of the handshake at every
+//! step is the same as with other credentials and header values (no secret ever shows).
 
 #![no_main]
 
@@ -205,7 +205,7 @@ fn check_heads(prefix: &[u8]) {
         let code = parsed.code.unwrap_or_default();
         at += n;
         match code {
-            100..=199 => assert!(at < prefix.len(), "the tunnel opened on an interim response"),
+            100 | 102..=199 => assert!(at < prefix.len(), "the tunnel opened on an interim response"),
             200..=299 => {
                 assert_eq!(at, prefix.len(), "the tunnel does not start right after the 2xx head");
                 return;
@@ -260,7 +260,9 @@ fn failed(hs: &mut ProxyHandshake, err: ProxyError) -> Outcome {
     assert!(!hs.is_established());
     match &err {
         ProxyError::Refused(response) => {
-            assert!(!(100..300).contains(&response.status), "refused with status {}", response.status);
+            // 101 is final (RFC 9110 §15.2.2): no tunnel, a refusal like any non-2xx.
+            let interim = response.status == 100 || (102..200).contains(&response.status);
+            assert!(!interim && !(200..300).contains(&response.status), "refused with status {}", response.status);
             assert_eq!(err.status(), Some(response.status));
             assert!(response.body.is_empty());
         }
