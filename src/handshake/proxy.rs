@@ -152,12 +152,11 @@ impl Proxy {
 
 impl fmt::Debug for Proxy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let header_names: Vec<&str> = self.headers.iter().map(|(name, _)| name.as_str()).collect();
         f.debug_struct("Proxy")
             .field("host", &self.host)
             .field("port", &self.port)
             .field("authorization", &self.authorization.as_ref().map(|_| "<redacted>"))
-            .field("headers", &header_names)
+            .field("headers", &super::HeaderNames(&self.headers))
             .finish()
     }
 }
