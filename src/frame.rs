@@ -221,6 +221,13 @@ impl FrameHeader {
 /// this only finds where frames end, to cut input at frame boundaries.
 #[inline]
 pub(crate) fn frame_len(buf: &[u8]) -> Option<usize> {
+    let (header_len, payload_len) = frame_extent(buf)?;
+    header_len.checked_add(payload_len)
+}
+
+/// [`frame_len`] in two parts: the header's length (masking key included) and the payload's.
+#[inline]
+pub(crate) fn frame_extent(buf: &[u8]) -> Option<(usize, usize)> {
     let [_, b1, ..] = *buf else { return None };
     let mask_len = if b1 & 0x80 != 0 { 4 } else { 0 };
     let (payload_len, header_len) = match b1 & 0x7F {
@@ -231,7 +238,7 @@ pub(crate) fn frame_len(buf: &[u8]) -> Option<usize> {
     if buf.len() < header_len {
         return None;
     }
-    usize::try_from(payload_len).ok()?.checked_add(header_len)
+    Some((header_len, usize::try_from(payload_len).ok()?))
 }
 
 #[cfg(test)]

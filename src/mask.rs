@@ -4,7 +4,18 @@
 //! Short payloads (most frames) take a scalar path, a machine word at a time. Longer ones are
 //! XORed in 64-byte blocks, a loop the compiler turns into vector instructions: SSE2 on every
 //! x86-64, NEON on every aarch64, and AVX2 on x86-64 CPUs that have it — chosen at run time
-//! with `std` (the one `unsafe` call in the crate, below), at compile time without.
+//! with `std`, at compile time without.
+//!
+//! [`extend_masked`] copies and masks in one pass, for the client's outgoing payloads and the
+//! server's large copied input: it writes the masked bytes straight into a buffer's spare
+//! capacity, so that a payload is neither copied and then read and written again, nor zeroed
+//! first.
+//!
+//! This is the crate's only `unsafe` code (the crate denies it elsewhere), each use with its
+//! `// SAFETY:` argument: calling the AVX2 builds of the safe loops after checking the CPU has
+//! AVX2, and marking the spare capacity [`extend_masked`] wrote as initialized. Both pay in
+//! `benches/` (AVX2: twice the SSE2 throughput from a few KiB; writing into spare capacity
+//! instead of block-wise `extend_from_slice`: 16–64 KiB client frames 15–25 % faster to encode).
 
 /// Payloads shorter than this are masked a word at a time: setting up the vector loop costs
 /// more than it saves.
@@ -24,12 +35,77 @@ const VECTOR_MIN: usize = 64;
 /// ```
 #[inline]
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
+    // A zero key leaves the bytes as they are (the receive path zeroes the key of a payload it
+    // unmasked while copying it in).
+    if key == [0; 4] {
+        return;
+    }
     let key = rotate(key, offset);
     if buf.len() < VECTOR_MIN {
         mask_words(buf, key);
     } else {
         mask_long(buf, key);
     }
+}
+
+/// Payloads at least this long are masked while they are copied by [`extend_masked`]; shorter
+/// ones are copied, then masked in place, which costs less for them.
+pub(crate) const FUSED_MIN: usize = 256;
+
+/// Appends `src` XORed with `key` (from phase 0) to `dst`: copying and masking in one pass
+/// over the bytes, where the sender or the receive path would otherwise copy a payload and
+/// then read and write it again to mask it.
+#[inline]
+pub(crate) fn extend_masked(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4]) {
+    if src.len() < FUSED_MIN {
+        extend_then_mask(dst, src, key);
+    } else {
+        dst.reserve(src.len());
+        vector::copy(dst, src, key);
+    }
+}
+
+/// [`extend_masked`] in two passes, for short payloads and block tails.
+#[inline(always)]
+fn extend_then_mask(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4]) {
+    let start = dst.len();
+    dst.extend_from_slice(src);
+    if let Some(appended) = dst.get_mut(start..) {
+        apply_mask(appended, key, 0);
+    }
+}
+
+/// [`extend_masked`] in 64-byte blocks, XORed straight into the buffer's spare capacity.
+#[inline(always)]
+fn copy_blocks(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4]) {
+    let key32 = u32::from_ne_bytes(key);
+    let key64 = u64::from(key32) | (u64::from(key32) << 32);
+    dst.reserve(src.len());
+    let whole = src.len() - src.len() % 64;
+    let (blocks, rest) = src.split_at(whole);
+    // Always there after the `reserve`; were it not, the two-pass way does it all.
+    let Some(spare) = dst.spare_capacity_mut().get_mut(..whole) else {
+        return extend_then_mask(dst, src, key);
+    };
+    for (to, from) in spare.chunks_exact_mut(64).zip(blocks.chunks_exact(64)) {
+        for (to, from) in to.chunks_exact_mut(8).zip(from.chunks_exact(8)) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(from);
+            let masked = (u64::from_ne_bytes(word) ^ key64).to_ne_bytes();
+            for (to, byte) in to.iter_mut().zip(masked) {
+                to.write(byte);
+            }
+        }
+    }
+    // SAFETY: `spare` is the first `whole` bytes of spare capacity after `dst`'s length, and
+    // the loop above wrote every one of them (`whole` is a multiple of 64, so the 64-byte
+    // chunks cover it exactly, and `blocks` is `whole` bytes long too).
+    #[allow(unsafe_code)]
+    unsafe {
+        dst.set_len(dst.len() + whole);
+    }
+    // Whole blocks keep the key phase.
+    extend_then_mask(dst, rest, key);
 }
 
 /// The key as seen from `offset` bytes into the payload.
@@ -117,6 +193,33 @@ mod vector {
     pub(super) fn mask(buf: &mut [u8], key: [u8; 4]) {
         super::mask_blocks(buf, key);
     }
+
+    #[cfg(all(feature = "std", target_arch = "x86_64", not(target_feature = "avx2")))]
+    pub(super) fn copy(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4]) {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: `copy_avx2` only requires the CPU to support AVX2, checked just above.
+            // Its body is safe code; AVX2 only changes the instructions it compiles to.
+            #[allow(unsafe_code)]
+            unsafe {
+                copy_avx2(dst, src, key);
+            }
+        } else {
+            super::copy_blocks(dst, src, key);
+        }
+    }
+
+    /// [`copy_blocks`](super::copy_blocks) compiled with AVX2.
+    #[cfg(all(feature = "std", target_arch = "x86_64", not(target_feature = "avx2")))]
+    #[target_feature(enable = "avx2")]
+    #[allow(unsafe_code)]
+    unsafe fn copy_avx2(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4]) {
+        super::copy_blocks(dst, src, key);
+    }
+
+    #[cfg(not(all(feature = "std", target_arch = "x86_64", not(target_feature = "avx2"))))]
+    pub(super) fn copy(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4]) {
+        super::copy_blocks(dst, src, key);
+    }
 }
 
 #[cfg(test)]
@@ -164,6 +267,37 @@ mod tests {
             naive(&mut b, key, 0);
             assert_eq!(a, b, "len {len}");
         }
+    }
+
+    #[test]
+    fn copying_while_masking_matches_masking_in_place() {
+        let key = [0x9a, 0x01, 0x7f, 0xe3];
+        let data: Vec<u8> = (0..=255u8).cycle().take(2000).collect();
+        for start in 0..33 {
+            for len in (0..200).chain([255, 256, 257, 1000, 1967]) {
+                let src = &data[start..start + len];
+                let mut expect = src.to_vec();
+                naive(&mut expect, key, 0);
+                // Appended after data already there, as the receive buffer does.
+                let mut dst = bytes::BytesMut::from(&b"head"[..]);
+                super::extend_masked(&mut dst, src, key);
+                assert_eq!(&dst[..4], b"head");
+                assert_eq!(&dst[4..], &expect[..], "start {start} len {len}");
+                let mut portable = bytes::BytesMut::new();
+                super::copy_blocks(&mut portable, src, key);
+                assert_eq!(&portable[..], &expect[..], "portable: start {start} len {len}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_zero_key_changes_nothing() {
+        let mut data: Vec<u8> = (0..300).map(|i| i as u8).collect();
+        let copy = data.clone();
+        for offset in 0..4 {
+            apply_mask(&mut data, [0; 4], offset);
+        }
+        assert_eq!(data, copy);
     }
 
     #[test]

@@ -186,3 +186,62 @@ fn permessage_deflate_licenses_rsv1_on_first_data_frames_only() {
     let (result, events, _, _) = feed_all(deflate_server(), &masked(0x82, b"raw"), harness::Split::Random(9));
     assert_eq!((result, events), (Ok(()), vec![binary(b"raw")]));
 }
+
+/// A large input handed to `receive` at once is unmasked while it is copied in (whole masked
+/// frames, server role). The masking rules hold there too: a frame with the wrong masking in
+/// the middle of such an input fails the connection after the messages before it, as in small
+/// reads; a masked frame whose key is all zeros (legal) is its own plaintext.
+#[test]
+fn masking_rules_hold_inside_a_large_input() {
+    let payload: Vec<u8> = (0..4000u32).map(|i| (i * 7) as u8).collect();
+    let run = |conn: Connection, wire: &[u8], read: usize| {
+        let mut conn = conn;
+        let mut result = Ok(());
+        let mut events = Vec::new();
+        for piece in wire.chunks(read) {
+            result = conn.receive(piece);
+            events.extend(drain_events(&mut conn));
+            if result.is_err() {
+                break;
+            }
+        }
+        (result, events, conn.take_transmit())
+    };
+    // Server: ten masked messages, one unmasked, then more masked ones.
+    let mut wire = Vec::new();
+    for _ in 0..10 {
+        wire.extend(masked(0x82, &payload));
+    }
+    wire.extend(unmasked(0x82, &payload));
+    wire.extend(masked(0x82, &payload));
+    // Client: ten unmasked messages, one masked.
+    let mut to_client = Vec::new();
+    for _ in 0..10 {
+        to_client.extend(unmasked(0x82, &payload));
+    }
+    to_client.extend(masked(0x82, &payload));
+    to_client.extend(unmasked(0x82, &payload));
+    for read in [wire.len(), 1460, 1] {
+        let (result, events, out) = run(harness::server(), &wire, read);
+        assert_eq!(result, Err(Error::Protocol(ProtocolError::UnmaskedFrame)), "reads of {read}");
+        assert_eq!(events, vec![binary(&payload); 10], "reads of {read}");
+        assert_eq!(close_code_in(&out), Some(Some(1002)));
+        let (result, events, out) = run(harness::client(), &to_client, read);
+        assert_eq!(result, Err(Error::Protocol(ProtocolError::MaskedFrame)), "reads of {read}");
+        assert_eq!(events, vec![binary(&payload); 10], "reads of {read}");
+        assert_eq!(close_code_in(&out), Some(Some(1002)));
+    }
+    // A zero masking key, between frames with other keys, in a large input and in small reads.
+    let mut zero_key = vec![0x82, 0xFE, 0x0F, 0xA0, 0, 0, 0, 0];
+    zero_key.extend_from_slice(&payload);
+    let mut wire = Vec::new();
+    for _ in 0..5 {
+        wire.extend(masked(0x82, &payload));
+        wire.extend(&zero_key);
+    }
+    for read in [wire.len(), 1460] {
+        let (result, events, _) = run(harness::server(), &wire, read);
+        assert_eq!(result, Ok(()), "reads of {read}");
+        assert_eq!(events, vec![binary(&payload); 10], "reads of {read}");
+    }
+}

@@ -257,7 +257,7 @@ proptest! {
     #[test]
     fn large_inputs_yield_the_same_events(
         messages in prop::collection::vec(
-            (prop_oneof![0..200usize, 900..1100usize, 15_000..17_500usize, 60_000..70_000usize], any::<bool>(), any::<u8>()),
+            (prop_oneof![0..400usize, 900..1100usize, 15_000..17_500usize, 60_000..70_000usize], any::<bool>(), any::<u8>()),
             1..10,
         ),
         pings in prop::collection::vec(any::<bool>(), 1..10),

@@ -95,6 +95,39 @@ impl ReceiveBuffer {
         self.len = end;
     }
 
+    /// [`extend`](Self::extend) for copied input that starts where a frame starts, sent by a
+    /// client (masked): the payload of each whole masked frame of at least
+    /// [`FUSED_MIN`](crate::mask::FUSED_MIN) bytes
+    /// is unmasked as it is copied, one pass over it instead of a copy and then an unmasking
+    /// in place, and its masking key is zeroed in the copy, so that unmasking it again (XOR
+    /// with a zero key) is nothing. Everything else is copied as it is, to be checked and
+    /// unmasked as usual; nothing is checked here.
+    pub(super) fn extend_unmasking(&mut self, data: &[u8]) {
+        self.reuse_or_release(data.len());
+        // Copying unmasked bytes needs the room after the data as it is, uninitialized.
+        self.bytes.truncate(self.len);
+        self.bytes.reserve(data.len());
+        let (mut at, mut plain) = (0, 0);
+        while let Some((header_len, payload_len)) = crate::frame::frame_extent(&data[at..]) {
+            let payload_at = at + header_len;
+            let Some(end) = payload_at.checked_add(payload_len).filter(|&end| end <= data.len()) else {
+                break;
+            };
+            let masked = data[at + 1] & 0x80 != 0;
+            if masked && payload_len >= crate::mask::FUSED_MIN {
+                let key_at = payload_at - 4;
+                let key = [data[key_at], data[key_at + 1], data[key_at + 2], data[key_at + 3]];
+                self.bytes.extend_from_slice(&data[plain..key_at]);
+                self.bytes.extend_from_slice(&[0; 4]);
+                crate::mask::extend_masked(&mut self.bytes, &data[payload_at..end], key);
+                plain = end;
+            }
+            at = end;
+        }
+        self.bytes.extend_from_slice(&data[plain..]);
+        self.len = self.bytes.len();
+    }
+
     /// Up to `n` bytes of room right after the data, for a read: `n` (or less, while reads
     /// have not needed that much since the buffer was let go), or what is left of the
     /// allocation if that is at least [`MIN_ROOM`] (or `n`, if smaller) — so that reads walk

@@ -408,6 +408,8 @@ impl Connection {
         if let Some(err) = &self.error {
             return Err(err.clone());
         }
+        // Frames in large copied input from a client are unmasked as they are copied in.
+        let unmask_while_copying = data.len() > RECEIVE_STEP && self.role == Role::Server;
         let mut step = self.receive_step(data);
         if step < data.len() && self.accepts_input() {
             // Room for all of it at once: the messages of the first steps are still in the
@@ -418,7 +420,11 @@ impl Connection {
         loop {
             let (now, later) = rest.split_at(step);
             if self.accepts_input() {
-                self.recv.buf.extend(now);
+                if unmask_while_copying && self.recv.buf.len() == 0 && self.recv.frame.is_none() {
+                    self.recv.buf.extend_unmasking(now);
+                } else {
+                    self.recv.buf.extend(now);
+                }
             }
             self.process()?;
             if later.is_empty() {

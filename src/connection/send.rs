@@ -6,7 +6,7 @@ use super::{MessageKind, Role};
 use crate::close::CloseFrame;
 use crate::config::Config;
 use crate::frame::{FrameHeader, OpCode};
-use crate::mask::apply_mask;
+use crate::mask::extend_masked;
 use crate::random::RandomSource;
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
@@ -336,11 +336,8 @@ impl SendQueue {
             self.tail.extend_from_slice(&raw[..header_len]);
         }
         match header.mask {
-            Some(key) => {
-                let start = self.tail.len();
-                self.tail.extend_from_slice(payload);
-                apply_mask(&mut self.tail[start..], key, 0);
-            }
+            // Copied and masked in one pass.
+            Some(key) => extend_masked(&mut self.tail, payload, key),
             None if apart => {
                 // The unsent part of the tail becomes a chunk of its own, then the payload.
                 self.tail.advance(core::mem::take(&mut self.tail_sent));
