@@ -60,7 +60,6 @@ pub(crate) fn extend_masked(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4])
     if src.len() < FUSED_MIN {
         extend_then_mask(dst, src, key);
     } else {
-        dst.reserve(src.len());
         vector::copy(dst, src, key);
     }
 }

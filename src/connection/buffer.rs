@@ -97,11 +97,10 @@ impl ReceiveBuffer {
 
     /// [`extend`](Self::extend) for copied input that starts where a frame starts, sent by a
     /// client (masked): the payload of each whole masked frame of at least
-    /// [`FUSED_MIN`](crate::mask::FUSED_MIN) bytes
-    /// is unmasked as it is copied, one pass over it instead of a copy and then an unmasking
-    /// in place, and its masking key is zeroed in the copy, so that unmasking it again (XOR
-    /// with a zero key) is nothing. Everything else is copied as it is, to be checked and
-    /// unmasked as usual; nothing is checked here.
+    /// [`FUSED_MIN`](crate::mask::FUSED_MIN) bytes is unmasked as it is copied, one pass over
+    /// it instead of a copy and then an unmasking in place, and its masking key is zeroed in
+    /// the copy, so that unmasking it again (XOR with a zero key) is nothing. Everything else
+    /// is copied as it is, to be checked and unmasked as usual; nothing is checked here.
     pub(super) fn extend_unmasking(&mut self, data: &[u8]) {
         self.reuse_or_release(data.len());
         // Copying unmasked bytes needs the room after the data as it is, uninitialized.
