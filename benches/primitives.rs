@@ -106,6 +106,11 @@ fn utf8(c: &mut Criterion<BenchClock>) {
             group.bench_function(BenchmarkId::new("simdutf8", len), |b| {
                 b.iter(|| simdutf8::basic::from_utf8(black_box(&data)).is_ok());
             });
+            // What reading a received text message as `&str` costs (`Utf8Bytes::as_str`).
+            let received = wscore::Utf8Bytes::try_from_bytes(data.clone().into()).expect("valid");
+            group.bench_function(BenchmarkId::new("as_str", len), |b| {
+                b.iter(|| black_box(&received).as_str().len());
+            });
         }
         group.finish();
     }
