@@ -52,11 +52,13 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
 /// ones are copied, then masked in place, which costs less for them.
 pub(crate) const FUSED_MIN: usize = 256;
 
-/// Appends `src` XORed with `key` (from phase 0) to `dst`: copying and masking in one pass
-/// over the bytes, where the sender or the receive path would otherwise copy a payload and
-/// then read and write it again to mask it.
+/// Appends `src` XORed with `key`, as if `src` started `offset` bytes into the masked payload
+/// (as [`apply_mask`]), to `dst`: copying and masking in one pass over the bytes, where the
+/// sender or the receive path would otherwise copy a payload and then read and write it again
+/// to mask it.
 #[inline]
-pub(crate) fn extend_masked(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4]) {
+pub(crate) fn extend_masked(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4], offset: usize) {
+    let key = rotate(key, offset);
     if src.len() < FUSED_MIN {
         extend_then_mask(dst, src, key);
     } else {
@@ -279,12 +281,28 @@ mod tests {
                 naive(&mut expect, key, 0);
                 // Appended after data already there, as the receive buffer does.
                 let mut dst = bytes::BytesMut::from(&b"head"[..]);
-                super::extend_masked(&mut dst, src, key);
+                super::extend_masked(&mut dst, src, key, 0);
                 assert_eq!(&dst[..4], b"head");
                 assert_eq!(&dst[4..], &expect[..], "start {start} len {len}");
                 let mut portable = bytes::BytesMut::new();
                 super::copy_blocks(&mut portable, src, key);
                 assert_eq!(&portable[..], &expect[..], "portable: start {start} len {len}");
+            }
+        }
+    }
+
+    #[test]
+    fn copying_while_masking_resumes_at_any_offset() {
+        let key = [0x9a, 0x01, 0x7f, 0xe3];
+        let data: Vec<u8> = (0..3000).map(|i| (i * 13) as u8).collect();
+        let mut expect = data.clone();
+        naive(&mut expect, key, 0);
+        for at in [0, 1, 2, 3, 255, 256, 1461, 2999] {
+            for end in [at, at + 1, 3000] {
+                let mut dst = bytes::BytesMut::new();
+                super::extend_masked(&mut dst, &data[..at], key, 0);
+                super::extend_masked(&mut dst, &data[at..end], key, at);
+                assert_eq!(&dst[..], &expect[..end], "pieces ..{at} and {at}..{end}");
             }
         }
     }

@@ -282,6 +282,10 @@ proptest! {
         prop_assert_eq!(&server_events(&bytes, ReceiveMode::Message, &sizes, &zero_copy), &expected);
         let streamed = server_events(&bytes, ReceiveMode::Stream, &[bytes.len().max(1)], &[false]);
         prop_assert_eq!(&reassemble(streamed), &expected);
+        // Reads that go on with a frame's payload are unmasked as they are copied in, in
+        // both modes.
+        let streamed = server_events(&bytes, ReceiveMode::Stream, &sizes, &zero_copy);
+        prop_assert_eq!(&reassemble(streamed), &expected);
     }
 }
 

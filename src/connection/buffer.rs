@@ -118,12 +118,21 @@ impl ReceiveBuffer {
                 let key = [data[key_at], data[key_at + 1], data[key_at + 2], data[key_at + 3]];
                 self.bytes.extend_from_slice(&data[plain..key_at]);
                 self.bytes.extend_from_slice(&[0; 4]);
-                crate::mask::extend_masked(&mut self.bytes, &data[payload_at..end], key);
+                crate::mask::extend_masked(&mut self.bytes, &data[payload_at..end], key, 0);
                 plain = end;
             }
             at = end;
         }
         self.bytes.extend_from_slice(&data[plain..]);
+        self.len = self.bytes.len();
+    }
+
+    /// Appends `data`, the continuation of a masked payload, unmasked as it is copied (`key`
+    /// and `offset` as for [`apply_mask`](crate::apply_mask)).
+    pub(super) fn extend_unmasked(&mut self, data: &[u8], key: [u8; 4], offset: usize) {
+        self.reuse_or_release(data.len());
+        self.bytes.truncate(self.len);
+        crate::mask::extend_masked(&mut self.bytes, data, key, offset);
         self.len = self.bytes.len();
     }
 

@@ -402,13 +402,29 @@ impl Connection {
     ///
     /// A large input that starts between frames is copied and processed a few whole frames at
     /// a time (about 16 KiB): each frame is unmasked and validated while the copy still has it
-    /// in the CPU's nearest cache.
+    /// in the CPU's nearest cache. On a server, masked payloads are unmasked while they are
+    /// copied (whole frames of a large input, and input that goes on with a frame's payload).
     #[inline]
     pub fn receive(&mut self, data: &[u8]) -> Result<(), Error> {
         if let Some(err) = &self.error {
             return Err(err.clone());
         }
-        // Frames in large copied input from a client are unmasked as they are copied in.
+        let mut data = data;
+        if self.role == Role::Server && self.accepts_input() {
+            // Input that goes on with a frame's payload is unmasked as it is copied in.
+            let taken = match self.extend_frame_payload(data) {
+                Ok(n) => n,
+                Err(e) => return Err(self.fail(e.into())),
+            };
+            if taken > 0 {
+                self.process()?;
+                data = &data[taken..];
+                if data.is_empty() {
+                    return Ok(());
+                }
+            }
+        }
+        // Whole frames in large copied input from a client too.
         let unmask_while_copying = data.len() > RECEIVE_STEP && self.role == Role::Server;
         let mut step = self.receive_step(data);
         if step < data.len() && self.accepts_input() {

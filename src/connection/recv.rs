@@ -24,6 +24,10 @@ const MIN_IDLE_CAPACITY: usize = 64 << 10;
 /// really sends, not with what its header claims.
 const GROWTH: usize = 4;
 
+/// [`Connection::extend_frame_payload`] takes the end of a frame out of a read that holds more
+/// after it only from this long.
+const SPLIT_FUSED_MIN: usize = 4 << 10;
+
 /// How many whole frames [`Connection::whole_frames`] scans before handing them out.
 const BATCH: usize = 32;
 
@@ -129,6 +133,14 @@ impl Receiver {
         self.message = None;
         self.paused = false;
     }
+}
+
+/// Whether the payload of `frame`, of the message `message` in progress, is validated as UTF-8
+/// as it is unmasked: data frames of uncompressed text (compressed text is validated after
+/// inflating, in inflate.rs, not on the wire bytes).
+#[inline]
+fn validates_text(frame: &InFrame, message: Option<&InMessage>) -> bool {
+    !frame.opcode.is_control() && message.is_some_and(|m| m.kind == MessageKind::Text && !m.compressed)
 }
 
 impl Connection {
@@ -357,6 +369,41 @@ impl Connection {
         Ok(true)
     }
 
+    /// Copied input that goes on with the payload of the current frame, a masked one whose
+    /// buffered bytes are all unmasked and validated already: up to the frame's end, it is
+    /// unmasked as it is copied in and validated if it is text — what
+    /// [`continue_frame`](Self::continue_frame) would do with it, with one pass less over it.
+    /// Returns how much of `data` it took: none if that is less than
+    /// [`FUSED_MIN`](crate::mask::FUSED_MIN) bytes (or than [`SPLIT_FUSED_MIN`] with input
+    /// after it), or the frame is not such a one.
+    pub(super) fn extend_frame_payload(&mut self, data: &[u8]) -> Result<usize, ProtocolError> {
+        let recv = &mut self.recv;
+        let Some(frame) = recv.frame.as_mut() else {
+            return Ok(0);
+        };
+        let Some(key) = frame.mask else {
+            return Ok(0);
+        };
+        let start = recv.buf.len();
+        if frame.scanned != start || recv.paused {
+            return Ok(0);
+        }
+        let missing = usize::try_from(frame.remaining).unwrap_or(usize::MAX).saturating_sub(start);
+        let n = missing.min(data.len());
+        // The end of a frame with more input after it, unless long, costs more this way (two
+        // copies and two passes of the receive path instead of one).
+        if n < crate::mask::FUSED_MIN || (n < data.len() && n < SPLIT_FUSED_MIN) {
+            return Ok(0);
+        }
+        let phase = (frame.taken as usize).wrapping_add(start);
+        recv.buf.extend_unmasked(&data[..n], key, phase);
+        if validates_text(frame, recv.message.as_deref()) {
+            recv.utf8.feed(&recv.buf.data()[start..]).map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        frame.scanned = recv.buf.len();
+        Ok(n)
+    }
+
     /// Unmasks, validates and delivers what is buffered of the current frame. `Ok(false)`:
     /// need more bytes.
     fn continue_frame(&mut self) -> Result<bool, ProtocolError> {
@@ -372,10 +419,7 @@ impl Connection {
                 let phase = (frame.taken as usize).wrapping_add(frame.scanned);
                 apply_mask(fresh, key, phase);
             }
-            // Compressed text is validated after inflating (inflate.rs), not on the wire bytes.
-            let is_text = !frame.opcode.is_control()
-                && recv.message.as_ref().is_some_and(|m| m.kind == MessageKind::Text && !m.compressed);
-            if is_text {
+            if validates_text(frame, recv.message.as_deref()) {
                 recv.utf8.feed(fresh).map_err(|_| ProtocolError::InvalidUtf8)?;
             }
             frame.scanned = available;

@@ -337,7 +337,7 @@ impl SendQueue {
         }
         match header.mask {
             // Copied and masked in one pass.
-            Some(key) => extend_masked(&mut self.tail, payload, key),
+            Some(key) => extend_masked(&mut self.tail, payload, key, 0),
             None if apart => {
                 // The unsent part of the tail becomes a chunk of its own, then the payload.
                 self.tail.advance(core::mem::take(&mut self.tail_sent));
