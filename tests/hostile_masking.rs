@@ -194,17 +194,8 @@ fn permessage_deflate_licenses_rsv1_on_first_data_frames_only() {
 #[test]
 fn masking_rules_hold_inside_a_large_input() {
     let payload: Vec<u8> = (0..4000u32).map(|i| (i * 7) as u8).collect();
-    let run = |conn: Connection, wire: &[u8], read: usize| {
-        let mut conn = conn;
-        let mut result = Ok(());
-        let mut events = Vec::new();
-        for piece in wire.chunks(read) {
-            result = conn.receive(piece);
-            events.extend(drain_events(&mut conn));
-            if result.is_err() {
-                break;
-            }
-        }
+    let run = |mut conn: Connection, wire: &[u8], read: usize| {
+        let (result, events) = harness::receive_in_reads(&mut conn, wire, read);
         (result, events, conn.take_transmit())
     };
     // Server: ten masked messages, one unmasked, then more masked ones.

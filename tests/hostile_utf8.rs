@@ -287,15 +287,7 @@ fn invalid_text_inside_a_large_input_fails_after_the_messages_before_it() {
     assert!(wire.len() > 64 << 10);
     for read in [wire.len(), 1460, 1] {
         let mut conn = harness::server();
-        let mut result = Ok(());
-        let mut events = Vec::new();
-        for piece in wire.chunks(read) {
-            result = conn.receive(piece);
-            events.extend(drain_events(&mut conn));
-            if result.is_err() {
-                break;
-            }
-        }
+        let (result, events) = harness::receive_in_reads(&mut conn, &wire, read);
         assert_eq!(result, Err(Error::Protocol(ProtocolError::InvalidUtf8)), "reads of {read}");
         assert_eq!(events.len(), 40, "reads of {read}");
         assert!(events.iter().all(|e| *e == text(&good)), "reads of {read}");

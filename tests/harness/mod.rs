@@ -163,6 +163,21 @@ pub fn feed_split(conn: &mut Connection, data: &[u8], pipe: &mut Pipe) -> Result
     Ok(())
 }
 
+/// Feeds `bytes` to `conn` through `receive` in reads of `read` bytes, taking the events after
+/// each, up to the first error; returns the last result and the events.
+pub fn receive_in_reads(conn: &mut Connection, bytes: &[u8], read: usize) -> (Result<(), Error>, Vec<Event>) {
+    let mut result = Ok(());
+    let mut events = Vec::new();
+    for piece in bytes.chunks(read) {
+        result = conn.receive(piece);
+        events.extend(drain_events(conn));
+        if result.is_err() {
+            break;
+        }
+    }
+    (result, events)
+}
+
 /// Takes every pending event.
 pub fn drain_events(conn: &mut Connection) -> Vec<Event> {
     std::iter::from_fn(|| conn.poll_event()).collect()
