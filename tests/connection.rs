@@ -504,15 +504,53 @@ fn zero_copy_receive_path() {
     buf[0] = 0xFF; // never committed
     conn.receive(&masked(0x82, b"ok")).unwrap();
     assert_eq!(drain_events(&mut conn), [binary(b"ok")]);
-    // Mixing both paths on the same frame.
-    let frame = masked(0x82, &[5; 40]);
+    // Mixing both paths on the same frame: text is taken as it arrives (header parsed, the
+    // payload so far validated)...
+    let frame = masked(0x81, &[b'a'; 40]);
     conn.receive(&frame[..10]).unwrap();
     assert_eq!(conn.buffered_received(), 4, "payload bytes held, header parsed");
     let buf = conn.receive_buffer();
     buf[..8].copy_from_slice(&frame[10..18]);
     conn.commit_received(8).unwrap();
     conn.receive(&frame[18..]).unwrap();
+    assert_eq!(drain_events(&mut conn), [text(&"a".repeat(40))]);
+    // ...a short binary frame waits to be taken whole.
+    let frame = masked(0x82, &[5; 40]);
+    conn.receive(&frame[..10]).unwrap();
+    assert_eq!(conn.buffered_received(), 10, "the whole frame held so far");
+    let buf = conn.receive_buffer();
+    buf[..8].copy_from_slice(&frame[10..18]);
+    conn.commit_received(8).unwrap();
+    conn.receive(&frame[18..]).unwrap();
     assert_eq!(drain_events(&mut conn), [binary(&[5; 40])]);
+}
+
+#[test]
+fn a_short_binary_frame_waits_whole_but_fails_at_its_header() {
+    // Waiting: nothing of it is taken until all of it is there, however it is split.
+    let frame = masked(0x82, &[7; 300]);
+    for split in [1, 2, 6, 7, 100, 305] {
+        let mut conn = server();
+        conn.receive(&frame[..split]).unwrap();
+        assert_eq!(conn.buffered_received(), split);
+        assert_eq!(drain_events(&mut conn), []);
+        conn.receive(&frame[split..]).unwrap();
+        assert_eq!(drain_events(&mut conn), [binary(&[7; 300])]);
+        assert_eq!(conn.buffered_received(), 0);
+    }
+    // A header that breaks a rule is an error as soon as it is there, not when the frame is.
+    let too_large = masked(0x82, &[0; 300]);
+    let mut conn = Connection::server(Config::default().max_message_size(200));
+    let err = conn.receive(&too_large[..8]).unwrap_err();
+    assert_eq!(err, Error::Protocol(ProtocolError::MessageTooLarge { limit: 200 }));
+    let mut conn = server();
+    let err = conn.receive(&unmasked(0x82, &[0; 300])[..4]).unwrap_err();
+    assert_eq!(err, Error::Protocol(ProtocolError::UnmaskedFrame));
+    let mut reserved = masked(0x82, &[0; 300]);
+    reserved[0] |= 0x40;
+    let mut conn = server();
+    let err = conn.receive(&reserved[..8]).unwrap_err();
+    assert_eq!(err, Error::Protocol(ProtocolError::ReservedBits));
 }
 
 #[test]

@@ -417,7 +417,9 @@ impl Connection {
                 Err(e) => return Err(self.fail(e.into())),
             };
             if taken > 0 {
-                self.process()?;
+                if !self.recv.waits_for_frame(self.config.receive_mode) {
+                    self.process()?;
+                }
                 data = &data[taken..];
                 if data.is_empty() {
                     return Ok(());

@@ -1,6 +1,8 @@
 //! The receive path (RFC 6455 §5.2–§5.6): frame headers, unmasking, UTF-8, reassembly and
 //! control frames. Bytes are unmasked and validated as they arrive, so errors surface inside a
-//! frame, and the result never depends on how the input was split.
+//! frame, and the result never depends on how the input was split — except that a short
+//! binary frame (nothing in it to validate) waits in the buffer until it is whole, to be taken
+//! the fast way; its header is still checked as soon as it is there.
 
 use super::buffer::ReceiveBuffer;
 use super::{Connection, Event, Fragment, Message, MessageKind, Role, State};
@@ -30,6 +32,24 @@ const SPLIT_FUSED_MIN: usize = 4 << 10;
 
 /// How many whole frames [`Connection::whole_frames`] scans before handing them out.
 const BATCH: usize = 32;
+
+/// A binary frame of at most this much payload that is still arriving waits in the buffer to
+/// be taken whole by [`Connection::whole_frames`] (no per-frame state, one unmasking pass);
+/// longer ones, and text (validated as it arrives, to fail fast), are taken as they arrive.
+const WAIT_WHOLE_MAX: usize = 4 << 10;
+
+/// Where [`Connection::scan_whole_frames`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ScanEnd {
+    /// It found as many frames as it can hold: there may be more.
+    Full,
+    /// At a frame that is not whole, or not a common one: the general path's.
+    Other,
+    /// At a text frame that is not valid UTF-8.
+    InvalidUtf8,
+    /// At a short binary frame that is still arriving: wait for the rest.
+    Waiting,
+}
 
 /// A frame whose header has been parsed and whose payload is still (partly) in the buffer.
 #[derive(Debug)]
@@ -126,6 +146,18 @@ impl Receiver {
         }
     }
 
+    /// Whether processing the buffer now would do nothing: the frame in progress is held whole
+    /// ([`holds_whole`](Self::holds_whole)), every byte of it buffered is unmasked and
+    /// validated already, and more of it is to come.
+    #[inline]
+    pub(super) fn waits_for_frame(&self, mode: ReceiveMode) -> bool {
+        self.frame.as_ref().is_some_and(|frame| {
+            frame.scanned == self.buf.len()
+                && (frame.scanned as u64) < frame.remaining
+                && self.holds_whole(mode, frame.opcode)
+        })
+    }
+
     /// Drops all input (after a failure or the peer's close).
     pub(super) fn discard(&mut self) {
         self.buf.clear();
@@ -162,8 +194,11 @@ impl Connection {
                 return Ok(());
             }
             if self.recv.frame.is_none() {
-                if self.recv.message.is_none() && self.config.receive_mode == ReceiveMode::Message {
-                    self.whole_frames()?;
+                if self.recv.message.is_none()
+                    && self.config.receive_mode == ReceiveMode::Message
+                    && self.whole_frames()?
+                {
+                    return Ok(());
                 }
                 if !self.start_frame()? {
                     return Ok(());
@@ -185,14 +220,17 @@ impl Connection {
     /// Up to [`BATCH`] frames are unmasked and validated in place first; then the bytes they
     /// span leave the buffer as one shared chunk and each message is a slice of it: one
     /// reference count per message instead of a buffer split.
+    ///
+    /// `Ok(true)`: the next frame is a short binary one still arriving, left for a later call
+    /// to take whole ([`WAIT_WHOLE_MAX`]).
     #[inline]
-    fn whole_frames(&mut self) -> Result<(), ProtocolError> {
+    fn whole_frames(&mut self) -> Result<bool, ProtocolError> {
         loop {
             // (payload start, payload length) within the scanned bytes; bit i of `text`: frame i
             // is text.
             let mut found = [(0u32, 0u32); BATCH];
             let mut text = 0u64;
-            let (count, scanned, invalid) = self.scan_whole_frames(&mut found, &mut text);
+            let (count, scanned, end) = self.scan_whole_frames(&mut found, &mut text);
             match count {
                 0 => {}
                 1 => {
@@ -209,20 +247,20 @@ impl Connection {
                     }
                 }
             }
-            if invalid {
-                return Err(ProtocolError::InvalidUtf8);
-            }
-            if count < BATCH {
-                return Ok(());
+            match end {
+                ScanEnd::Full => {}
+                ScanEnd::Other => return Ok(false),
+                ScanEnd::InvalidUtf8 => return Err(ProtocolError::InvalidUtf8),
+                ScanEnd::Waiting => return Ok(true),
             }
         }
     }
 
     /// Unmasks and validates up to `found.len()` whole frames at the front of the buffer (see
-    /// [`whole_frames`](Self::whole_frames)). Returns how many, the bytes they span, and
-    /// whether the frame after them is text that is not valid UTF-8.
+    /// [`whole_frames`](Self::whole_frames)). Returns how many, the bytes they span, and why it
+    /// stopped there.
     #[inline]
-    fn scan_whole_frames(&mut self, found: &mut [(u32, u32); BATCH], text: &mut u64) -> (usize, usize, bool) {
+    fn scan_whole_frames(&mut self, found: &mut [(u32, u32); BATCH], text: &mut u64) -> (usize, usize, ScanEnd) {
         let masked = self.recv.role == Role::Server;
         let mask_len = if masked { 4 } else { 0 };
         let limit = self.config.max_frame_size.min(self.config.max_message_size);
@@ -230,15 +268,15 @@ impl Connection {
         let mut at = 0;
         for (i, slot) in found.iter_mut().enumerate() {
             let rest = &mut data[at..];
-            let [b0, b1, ..] = *rest else { return (i, at, false) };
+            let [b0, b1, ..] = *rest else { return (i, at, ScanEnd::Other) };
             // FIN, no RSV bit, text or binary; the mask bit as the role requires.
             let is_text = match b0 {
                 0x81 => true,
                 0x82 => false,
-                _ => return (i, at, false),
+                _ => return (i, at, ScanEnd::Other),
             };
             if (b1 & 0x80 != 0) != masked {
-                return (i, at, false);
+                return (i, at, ScanEnd::Other);
             }
             let (len, header_len) = match b1 & 0x7F {
                 len @ 0..=125 => (usize::from(len), 2 + mask_len),
@@ -247,13 +285,17 @@ impl Connection {
                     Some(&[hi, lo]) if u16::from_be_bytes([hi, lo]) >= 126 => {
                         (usize::from(u16::from_be_bytes([hi, lo])), 4 + mask_len)
                     }
-                    _ => return (i, at, false),
+                    _ => return (i, at, ScanEnd::Other),
                 },
-                _ => return (i, at, false),
+                _ => return (i, at, ScanEnd::Other),
             };
             let total = header_len + len;
-            if rest.len() < total || len > limit {
-                return (i, at, false);
+            if len > limit {
+                return (i, at, ScanEnd::Other);
+            }
+            if rest.len() < total {
+                let wait = !is_text && len <= WAIT_WHOLE_MAX;
+                return (i, at, if wait { ScanEnd::Waiting } else { ScanEnd::Other });
             }
             let (header, payload) = rest[..total].split_at_mut(header_len);
             if let [.., k0, k1, k2, k3] = *header {
@@ -263,7 +305,7 @@ impl Connection {
             }
             if is_text {
                 if crate::utf8::validate(payload).is_err() {
-                    return (i, at, true);
+                    return (i, at, ScanEnd::InvalidUtf8);
                 }
                 *text |= 1 << i;
             }
@@ -271,7 +313,7 @@ impl Connection {
             *slot = ((at + header_len) as u32, len as u32);
             at += total;
         }
-        (found.len(), at, false)
+        (found.len(), at, ScanEnd::Full)
     }
 
     #[inline]
