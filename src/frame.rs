@@ -225,6 +225,19 @@ pub(crate) fn frame_len(buf: &[u8]) -> Option<usize> {
     header_len.checked_add(payload_len)
 }
 
+/// The length of the frame header at the front of `buf`, as far as its first two bytes tell
+/// (2 while they are not both there).
+pub(crate) fn header_len(buf: &[u8]) -> usize {
+    let [_, b1, ..] = *buf else { return 2 };
+    let mask_len = if b1 & 0x80 != 0 { 4 } else { 0 };
+    let ext_len = match b1 & 0x7F {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    2 + ext_len + mask_len
+}
+
 /// [`frame_len`] in two parts: the header's length (masking key included) and the payload's.
 #[inline]
 pub(crate) fn frame_extent(buf: &[u8]) -> Option<(usize, usize)> {

@@ -357,12 +357,14 @@ impl Connection {
                 Some(event)
             }
             Some(event) => Some(event),
+            None if self.failure_close.is_none() && !self.recv.paused => None,
             None => self.no_more_events(),
         }
     }
 
     /// The event queue ran dry: queue the close frame of a failure that waited for the events
     /// before it, or resume paused inflation.
+    #[cold]
     fn no_more_events(&mut self) -> Option<Event> {
         if let Some(frame) = self.failure_close.take() {
             self.send.push_close(Some(&frame));

@@ -47,8 +47,9 @@ enum ScanEnd {
     Other,
     /// At a text frame that is not valid UTF-8.
     InvalidUtf8,
-    /// At a short binary frame that is still arriving: wait for the rest.
-    Waiting,
+    /// At a short binary frame that is still arriving, this many bytes long in all: wait for
+    /// the rest.
+    Waiting(usize),
 }
 
 /// A frame whose header has been parsed and whose payload is still (partly) in the buffer.
@@ -102,6 +103,10 @@ pub(super) struct Receiver {
     /// Processing stopped to let the application catch up with events (inflating in stream
     /// mode); it resumes when the event queue is empty.
     pub(super) paused: bool,
+    /// The buffer must hold this many bytes before processing can do anything: the header of
+    /// the next frame is incomplete, or the frame is a short binary one still arriving (see
+    /// [`WAIT_WHOLE_MAX`]). Set when processing stops for want of them; 0 otherwise.
+    need: usize,
 }
 
 impl Receiver {
@@ -115,6 +120,7 @@ impl Receiver {
             spare_message: None,
             utf8: Utf8Validator::new(),
             paused: false,
+            need: 0,
         }
     }
 
@@ -164,6 +170,7 @@ impl Receiver {
         self.frame = None;
         self.message = None;
         self.paused = false;
+        self.need = 0;
     }
 }
 
@@ -177,8 +184,17 @@ fn validates_text(frame: &InFrame, message: Option<&InMessage>) -> bool {
 
 impl Connection {
     /// Turns buffered bytes into events until more input is needed.
-    #[inline]
+    #[inline(always)]
     pub(super) fn process(&mut self) -> Result<(), Error> {
+        // Byte-sized reads of a header or of a short frame: nothing to do until it is all here.
+        if self.recv.buf.len() < self.recv.need {
+            return Ok(());
+        }
+        self.process_buffered()
+    }
+
+    fn process_buffered(&mut self) -> Result<(), Error> {
+        self.recv.need = 0;
         let result = self.process_frames();
         match result {
             Ok(()) => Ok(()),
@@ -194,13 +210,15 @@ impl Connection {
                 return Ok(());
             }
             if self.recv.frame.is_none() {
-                if self.recv.message.is_none()
-                    && self.config.receive_mode == ReceiveMode::Message
-                    && self.whole_frames()?
-                {
-                    return Ok(());
+                if self.recv.message.is_none() && self.config.receive_mode == ReceiveMode::Message {
+                    let waiting = self.whole_frames()?;
+                    if waiting > 0 {
+                        self.recv.need = waiting;
+                        return Ok(());
+                    }
                 }
                 if !self.start_frame()? {
+                    self.recv.need = crate::frame::header_len(self.recv.buf.data());
                     return Ok(());
                 }
             }
@@ -221,10 +239,10 @@ impl Connection {
     /// span leave the buffer as one shared chunk and each message is a slice of it: one
     /// reference count per message instead of a buffer split.
     ///
-    /// `Ok(true)`: the next frame is a short binary one still arriving, left for a later call
-    /// to take whole ([`WAIT_WHOLE_MAX`]).
+    /// `Ok(n)`, n > 0: the next frame is a short binary one still arriving, left for a later
+    /// call to take whole ([`WAIT_WHOLE_MAX`]) once the buffer holds its `n` bytes.
     #[inline]
-    fn whole_frames(&mut self) -> Result<bool, ProtocolError> {
+    fn whole_frames(&mut self) -> Result<usize, ProtocolError> {
         loop {
             // (payload start, payload length) within the scanned bytes; bit i of `text`: frame i
             // is text.
@@ -249,9 +267,9 @@ impl Connection {
             }
             match end {
                 ScanEnd::Full => {}
-                ScanEnd::Other => return Ok(false),
+                ScanEnd::Other => return Ok(0),
                 ScanEnd::InvalidUtf8 => return Err(ProtocolError::InvalidUtf8),
-                ScanEnd::Waiting => return Ok(true),
+                ScanEnd::Waiting(len) => return Ok(len),
             }
         }
     }
@@ -295,7 +313,7 @@ impl Connection {
             }
             if rest.len() < total {
                 let wait = !is_text && len <= WAIT_WHOLE_MAX;
-                return (i, at, if wait { ScanEnd::Waiting } else { ScanEnd::Other });
+                return (i, at, if wait { ScanEnd::Waiting(total) } else { ScanEnd::Other });
             }
             let (header, payload) = rest[..total].split_at_mut(header_len);
             if let [.., k0, k1, k2, k3] = *header {
@@ -418,7 +436,16 @@ impl Connection {
     /// Returns how much of `data` it took: none if that is less than
     /// [`FUSED_MIN`](crate::mask::FUSED_MIN) bytes (or than [`SPLIT_FUSED_MIN`] with input
     /// after it), or the frame is not such a one.
+    #[inline(always)]
     pub(super) fn extend_frame_payload(&mut self, data: &[u8]) -> Result<usize, ProtocolError> {
+        // Short input (and no frame) is never taken: not worth a call.
+        if data.len() < crate::mask::FUSED_MIN || self.recv.frame.is_none() {
+            return Ok(0);
+        }
+        self.extend_frame_payload_long(data)
+    }
+
+    fn extend_frame_payload_long(&mut self, data: &[u8]) -> Result<usize, ProtocolError> {
         let recv = &mut self.recv;
         let Some(frame) = recv.frame.as_mut() else {
             return Ok(0);
