@@ -19,9 +19,18 @@ pub struct Utf8Validator {
 }
 
 /// Validates a complete piece of UTF-8 (SIMD where the target has it).
+#[inline]
 pub(crate) fn validate(data: &[u8]) -> Result<(), InvalidUtf8> {
+    // Short ASCII (small messages, byte-sized reads): a word-at-a-time check, where simdutf8
+    // would hand short input to the standard library's validator.
+    if data.len() < SHORT && data.is_ascii() {
+        return Ok(());
+    }
     simdutf8::basic::from_utf8(data).map(drop).map_err(|_| InvalidUtf8)
 }
+
+/// What [`validate`] counts as short.
+const SHORT: usize = 64;
 
 /// Where an unfinished code point at the end of `data` starts (`data.len()` if none): the
 /// last lead byte among the final three, if the sequence it starts needs more bytes than follow.
@@ -72,6 +81,9 @@ impl Utf8Validator {
     /// assert!(v.feed(&[0xe2, 0x28]).is_err()); // fails before the sequence ends
     /// ```
     pub fn feed(&mut self, mut data: &[u8]) -> Result<(), InvalidUtf8> {
+        if self.carry_len == 0 && data.len() < SHORT && data.is_ascii() {
+            return Ok(());
+        }
         if self.carry_len > 0 {
             let have = usize::from(self.carry_len);
             let need = sequence_len(self.carry[0]) - have;
@@ -275,5 +287,16 @@ mod tests {
         let mut v = Utf8Validator::new();
         assert!(v.feed(&[0xCE, 0xBA, 0xE1, 0xBD, 0xB9, 0xCF, 0x83, 0xCE, 0xBC, 0xCE, 0xB5, 0xF4]).is_ok());
         assert!(v.feed(&[0x90]).is_err(), "F4 90 can never be valid");
+    }
+
+    #[test]
+    fn short_ascii_after_an_unfinished_sequence_is_invalid() {
+        for ascii in [&b"a"[..], b"abc", &[b'x'; 63], &[b'x'; 64]] {
+            let mut v = Utf8Validator::new();
+            assert!(v.feed(&[0xE2, 0x82]).is_ok());
+            assert!(v.feed(ascii).is_err(), "{} ASCII bytes", ascii.len());
+        }
+        assert!(validate(&[b'x'; 63]).is_ok() && validate(b"").is_ok());
+        assert!(validate(b"abc\xFF").is_err() && validate(&[0x80]).is_err());
     }
 }
