@@ -526,6 +526,42 @@ fn zero_copy_receive_path() {
 }
 
 #[test]
+fn text_fails_at_the_first_invalid_byte_however_it_is_split() {
+    let good = "κόσμε, ".repeat(20);
+    let frame = masked(0x81, good.as_bytes());
+    for split in [1, 6, 7, 8, 9, 71, 72, 100, frame.len() - 1] {
+        let mut conn = server();
+        conn.receive(&frame[..split]).unwrap();
+        assert_eq!(drain_events(&mut conn), []);
+        for byte in &frame[split..] {
+            conn.receive(&[*byte]).unwrap();
+        }
+        assert_eq!(drain_events(&mut conn), [text(&good)]);
+    }
+    // The error comes with the byte that makes the text invalid, not with the frame's end.
+    for at in [0, 50, 150] {
+        let mut bad = good.clone().into_bytes();
+        bad[at] = 0xFF;
+        let frame = masked(0x81, &bad);
+        let mut conn = server();
+        conn.receive(&frame[..8 + at]).unwrap();
+        let err = conn.receive(&frame[8 + at..8 + at + 1]).unwrap_err();
+        assert_eq!(err, Error::Protocol(ProtocolError::InvalidUtf8));
+    }
+    // So does an unfinished sequence's invalid continuation, once it is there.
+    for pad in [0, 100] {
+        let mut payload = vec![b'a'; pad];
+        payload.extend_from_slice(b"ab\xE2\x82(cdefgh");
+        let frame = masked(0x81, &payload);
+        let header = frame.len() - payload.len();
+        let mut conn = server();
+        conn.receive(&frame[..header + pad + 4]).unwrap();
+        let err = conn.receive(&frame[header + pad + 4..header + pad + 5]).unwrap_err();
+        assert_eq!(err, Error::Protocol(ProtocolError::InvalidUtf8));
+    }
+}
+
+#[test]
 fn a_short_binary_frame_waits_whole_but_fails_at_its_header() {
     // Waiting: nothing of it is taken until all of it is there, however it is split.
     let frame = masked(0x82, &[7; 300]);
