@@ -505,24 +505,20 @@ fn zero_copy_receive_path() {
     conn.receive(&masked(0x82, b"ok")).unwrap();
     assert_eq!(drain_events(&mut conn), [binary(b"ok")]);
     // Mixing both paths on the same frame: text is taken as it arrives (header parsed, the
-    // payload so far validated)...
-    let frame = masked(0x81, &[b'a'; 40]);
-    conn.receive(&frame[..10]).unwrap();
-    assert_eq!(conn.buffered_received(), 4, "payload bytes held, header parsed");
-    let buf = conn.receive_buffer();
-    buf[..8].copy_from_slice(&frame[10..18]);
-    conn.commit_received(8).unwrap();
-    conn.receive(&frame[18..]).unwrap();
-    assert_eq!(drain_events(&mut conn), [text(&"a".repeat(40))]);
-    // ...a short binary frame waits to be taken whole.
-    let frame = masked(0x82, &[5; 40]);
-    conn.receive(&frame[..10]).unwrap();
-    assert_eq!(conn.buffered_received(), 10, "the whole frame held so far");
-    let buf = conn.receive_buffer();
-    buf[..8].copy_from_slice(&frame[10..18]);
-    conn.commit_received(8).unwrap();
-    conn.receive(&frame[18..]).unwrap();
-    assert_eq!(drain_events(&mut conn), [binary(&[5; 40])]);
+    // payload so far validated); a short binary frame waits to be taken whole.
+    let cases = [
+        (masked(0x81, &[b'a'; 40]), 4, "payload bytes held, header parsed", text(&"a".repeat(40))),
+        (masked(0x82, &[5; 40]), 10, "the whole frame held so far", binary(&[5; 40])),
+    ];
+    for (frame, held, what, event) in cases {
+        conn.receive(&frame[..10]).unwrap();
+        assert_eq!(conn.buffered_received(), held, "{what}");
+        let buf = conn.receive_buffer();
+        buf[..8].copy_from_slice(&frame[10..18]);
+        conn.commit_received(8).unwrap();
+        conn.receive(&frame[18..]).unwrap();
+        assert_eq!(drain_events(&mut conn), [event]);
+    }
 }
 
 #[test]
