@@ -99,20 +99,31 @@ fn copy_blocks(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4]) {
         }
         _ => 0,
     };
-    let key = rotate(key, head);
+    let body_key = rotate(key, head);
     let whole = (src.len() - head) / 64 * 64;
-    mask_blocks_into(&mut spare[head..head + whole], &src[head..head + whole], key);
-    let written = head + whole;
+    mask_blocks_into(&mut spare[head..head + whole], &src[head..head + whole], body_key);
+    // The tail (under 64 bytes) as one more block ending where `src` ends, over bytes of the
+    // last whole block again (the same), unless `src` is shorter than a block.
+    let len = src.len();
+    let written = match len.checked_sub(64) {
+        Some(last) if head + whole < len => {
+            mask_blocks_into(&mut spare[last..], &src[last..], rotate(key, last));
+            len
+        }
+        _ => head + whole,
+    };
     // SAFETY: `spare` is spare capacity right after `dst`'s length, and its first `written`
-    // bytes were all written: `[head, written)` by the loop (`whole` is a multiple of 64, so
-    // its 64-byte chunks cover it exactly, and `blocks` is as long), and `[0, head)` by the
-    // first block (`head` is at most 32, and is 0 when there was no first block).
+    // bytes were all written: `[head, head + whole)` by the loop (`whole` is a multiple of 64,
+    // so its 64-byte chunks cover it exactly, and the slice of `src` is as long), `[0, head)` by
+    // the first block (`head` is at most 32, and is 0 when there was no first block), and,
+    // when `written` is `len`, `[len - 64, len)` by the last block, which reaches back over
+    // `head + whole` (less than 64 bytes were left after it).
     #[allow(unsafe_code)]
     unsafe {
         dst.set_len(dst.len() + written);
     }
-    // Whole blocks keep the key phase.
-    extend_then_mask(dst, &src[written..], key);
+    // Nothing left but a short payload's tail (whole blocks keep the key phase).
+    extend_then_mask(dst, &src[written..], body_key);
 }
 
 /// The 64-byte blocks of [`copy_blocks`]: `to` from `from` (as long, a multiple of 64). Each
