@@ -558,6 +558,38 @@ fn text_fails_at_the_first_invalid_byte_however_it_is_split() {
 }
 
 #[test]
+fn large_text_reads_are_validated_across_ascii_and_unfinished_code_points() {
+    // Reads of 256 bytes and more of a text frame are checked for ASCII while copied; an
+    // all-ASCII read after an unfinished code point must still fail, one that finishes it or
+    // carries valid multi-byte text must pass.
+    let mut good = "a".repeat(300).into_bytes();
+    good.extend_from_slice("€".as_bytes());
+    good.extend_from_slice(&[b'b'; 600]);
+    good.extend_from_slice("κόσμε".as_bytes());
+    good.extend_from_slice(&[b'c'; 400]);
+    let frame = masked(0x81, &good);
+    let header = frame.len() - good.len();
+    for split in [header + 301, header + 302, header + 303, header + 600] {
+        let mut conn = server();
+        conn.receive(&frame[..split]).unwrap();
+        for read in frame[split..].chunks(300) {
+            conn.receive(read).unwrap();
+        }
+        assert_eq!(drain_events(&mut conn), [text(std::str::from_utf8(&good).unwrap())], "split {split}");
+    }
+    // "€" cut short by ASCII: the read of ASCII after its first byte fails, before the frame
+    // ends.
+    let mut bad = "a".repeat(300).into_bytes();
+    bad.push(0xE2);
+    bad.extend_from_slice(&[b'b'; 600]);
+    let frame = masked(0x81, &bad);
+    let mut conn = server();
+    conn.receive(&frame[..header + 301]).unwrap();
+    let err = conn.receive(&frame[header + 301..header + 601]).unwrap_err();
+    assert_eq!(err, Error::Protocol(ProtocolError::InvalidUtf8));
+}
+
+#[test]
 fn a_short_binary_frame_waits_whole_but_fails_at_its_header() {
     // Waiting: nothing of it is taken until all of it is there, however it is split.
     let frame = masked(0x82, &[7; 300]);

@@ -136,6 +136,16 @@ impl ReceiveBuffer {
         self.len = self.bytes.len();
     }
 
+    /// [`extend_unmasked`](Self::extend_unmasked) for text: also whether every byte appended
+    /// is ASCII (see [`extend_masked_text`](crate::mask::extend_masked_text)).
+    pub(super) fn extend_unmasked_text(&mut self, data: &[u8], key: [u8; 4], offset: usize) -> bool {
+        self.reuse_or_release(data.len());
+        self.bytes.truncate(self.len);
+        let ascii = crate::mask::extend_masked_text(&mut self.bytes, data, key, offset);
+        self.len = self.bytes.len();
+        ascii
+    }
+
     /// Up to `n` bytes of room right after the data, for a read: `n` (or less, while reads
     /// have not needed that much since the buffer was let go), or what is left of the
     /// allocation if that is at least [`MIN_ROOM`] (or `n`, if smaller) — so that reads walk

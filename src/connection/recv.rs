@@ -465,9 +465,15 @@ impl Connection {
             return Ok(0);
         }
         let phase = (frame.taken as usize).wrapping_add(start);
-        recv.buf.extend_unmasked(&data[..n], key, phase);
         if validates_text(frame, recv.message.as_deref()) {
-            recv.utf8.feed(&recv.buf.data()[start..]).map_err(|_| ProtocolError::InvalidUtf8)?;
+            // ASCII, found out while copying, after a complete code point needs no validating
+            // (after an incomplete one it is invalid: the validator says so).
+            let ascii = recv.buf.extend_unmasked_text(&data[..n], key, phase);
+            if !(ascii && recv.utf8.is_complete()) {
+                recv.utf8.feed(&recv.buf.data()[start..]).map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+        } else {
+            recv.buf.extend_unmasked(&data[..n], key, phase);
         }
         frame.scanned = recv.buf.len();
         Ok(n)
