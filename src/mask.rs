@@ -20,8 +20,9 @@
 //! wrote as initialized. They pay in `benches/` (AVX2: twice the SSE2 throughput from a few
 //! KiB; writing into spare capacity instead of block-wise `extend_from_slice`: 16–64 KiB client
 //! frames 15–25 % faster to encode; each block in one copy rather than byte by byte into
-//! `MaybeUninit`s, which the compiler left as eight 8-byte stores: 16–64 KiB frames fed whole
-//! decoded in about half the time, client frames encoded 40 % faster).
+//! `MaybeUninit`s, which some builds (`codegen-units = 1`) left as eight 8-byte stores a
+//! block: there 16–64 KiB frames fed whole decode in about half the time, and client frames
+//! encode 40 % faster).
 
 /// Payloads shorter than this are masked a word at a time: setting up the vector loop costs
 /// more than it saves.
