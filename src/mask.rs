@@ -9,7 +9,7 @@
 //! [`extend_masked`] copies and masks in one pass, for the client's outgoing payloads and the
 //! server's large copied input: it writes the masked bytes straight into a buffer's spare
 //! capacity, so that a payload is neither copied and then read and written again, nor zeroed
-//! first. For text, [`extend_masked_text`] also ORs the words it writes, so the receive path
+//! first. For text, [`extend_masked_checking`] also ORs the words it writes, so the receive path
 //! knows an all-ASCII piece is valid UTF-8 without reading it again.
 //! From a few hundred bytes (copying) or KiB (in place) both align the vector loop's
 //! stores to 32 bytes: a store across a cache line costs about twice as much on Intel cores.
@@ -65,37 +65,31 @@ pub(crate) const FUSED_MIN: usize = 256;
 /// to mask it.
 #[inline]
 pub(crate) fn extend_masked(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4], offset: usize) {
-    let key = rotate(key, offset);
-    if src.len() < FUSED_MIN {
-        extend_then_mask(dst, src, key);
-    } else {
-        vector::copy::<false>(dst, src, key);
-    }
+    extend_masked_checking::<false>(dst, src, key, offset);
 }
 
-/// [`extend_masked`] for text: also tells whether every byte it appended is ASCII, found out
-/// while copying (the bytes are in registers anyway), so that text which is all ASCII — most
-/// of it — need not be read again to be validated.
-#[inline]
-pub(crate) fn extend_masked_text(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4], offset: usize) -> bool {
-    let key = rotate(key, offset);
-    if src.len() < FUSED_MIN {
-        let start = dst.len();
-        extend_then_mask(dst, src, key);
-        dst.get(start..).is_some_and(<[u8]>::is_ascii)
-    } else {
-        vector::copy::<true>(dst, src, key)
-    }
-}
-
-/// [`extend_masked`] in two passes, for short payloads and block tails.
+/// [`extend_masked`], and with `ASCII` (for text) also whether every byte appended is ASCII,
+/// found out while copying (the bytes are in registers anyway), so that text which is all
+/// ASCII — most of it — need not be read again to be validated. `false` without `ASCII`.
 #[inline(always)]
-fn extend_then_mask(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4]) {
+pub(crate) fn extend_masked_checking<const ASCII: bool>(
+    dst: &mut bytes::BytesMut,
+    src: &[u8],
+    key: [u8; 4],
+    offset: usize,
+) -> bool {
+    let key = rotate(key, offset);
+    if src.len() < FUSED_MIN { extend_then_mask::<ASCII>(dst, src, key) } else { vector::copy::<ASCII>(dst, src, key) }
+}
+
+/// [`extend_masked_checking`] in two passes (three for text), for short payloads.
+#[inline(always)]
+fn extend_then_mask<const ASCII: bool>(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4]) -> bool {
     let start = dst.len();
     dst.extend_from_slice(src);
-    if let Some(appended) = dst.get_mut(start..) {
-        apply_mask(appended, key, 0);
-    }
+    let Some(appended) = dst.get_mut(start..) else { return false };
+    apply_mask(appended, key, 0);
+    ASCII && appended.is_ascii()
 }
 
 /// [`extend_masked`] in 64-byte blocks, XORed straight into the buffer's spare capacity. From
@@ -108,9 +102,7 @@ fn copy_blocks<const ASCII: bool>(dst: &mut bytes::BytesMut, src: &[u8], key: [u
     dst.reserve(src.len());
     // Always there after the `reserve`; were it not, the two-pass way does it all.
     let Some(spare) = dst.spare_capacity_mut().get_mut(..src.len()) else {
-        let start = dst.len();
-        extend_then_mask(dst, src, key);
-        return ASCII && dst.get(start..).is_some_and(<[u8]>::is_ascii);
+        return extend_then_mask::<ASCII>(dst, src, key);
     };
     // The OR of every byte written (when `ASCII`): ASCII if its high bits are clear.
     let mut seen = 0u64;
@@ -144,10 +136,12 @@ fn copy_blocks<const ASCII: bool>(dst: &mut bytes::BytesMut, src: &[u8], key: [u
     unsafe {
         dst.set_len(dst.len() + written);
     }
-    // Nothing left but a short payload's tail (whole blocks keep the key phase).
-    let start = dst.len();
-    extend_then_mask(dst, &src[written..], body_key);
-    ASCII && seen & 0x8080_8080_8080_8080 == 0 && dst.get(start..).is_some_and(<[u8]>::is_ascii)
+    let ascii = ASCII && seen & 0x8080_8080_8080_8080 == 0;
+    if written == len {
+        return ascii;
+    }
+    // Left: the tail of a payload shorter than a block (whole blocks keep the key phase).
+    extend_then_mask::<ASCII>(dst, &src[written..], body_key) && ascii
 }
 
 /// The 64-byte blocks of [`copy_blocks`]: `to` from `from` (as long, a multiple of 64). Each
@@ -412,7 +406,7 @@ mod tests {
                     let mut masked = plain.clone();
                     naive(&mut masked, key, 1);
                     let mut dst = bytes::BytesMut::from(&ascii[..before]);
-                    let all_ascii = super::extend_masked_text(&mut dst, &masked, key, 1);
+                    let all_ascii = super::extend_masked_checking::<true>(&mut dst, &masked, key, 1);
                     assert_eq!(&dst[before..], &plain[..], "len {len} bad {bad:?} before {before}");
                     assert_eq!(all_ascii, bad.is_none(), "len {len} bad {bad:?} before {before}");
                 }

@@ -128,20 +128,13 @@ impl ReceiveBuffer {
     }
 
     /// Appends `data`, the continuation of a masked payload, unmasked as it is copied (`key`
-    /// and `offset` as for [`apply_mask`](crate::apply_mask)).
-    pub(super) fn extend_unmasked(&mut self, data: &[u8], key: [u8; 4], offset: usize) {
+    /// and `offset` as for [`apply_mask`](crate::apply_mask)). With `ASCII` (for text), also
+    /// tells whether every byte appended is ASCII (see
+    /// [`extend_masked_checking`](crate::mask::extend_masked_checking)); `false` without.
+    pub(super) fn extend_unmasked<const ASCII: bool>(&mut self, data: &[u8], key: [u8; 4], offset: usize) -> bool {
         self.reuse_or_release(data.len());
         self.bytes.truncate(self.len);
-        crate::mask::extend_masked(&mut self.bytes, data, key, offset);
-        self.len = self.bytes.len();
-    }
-
-    /// [`extend_unmasked`](Self::extend_unmasked) for text: also whether every byte appended
-    /// is ASCII (see [`extend_masked_text`](crate::mask::extend_masked_text)).
-    pub(super) fn extend_unmasked_text(&mut self, data: &[u8], key: [u8; 4], offset: usize) -> bool {
-        self.reuse_or_release(data.len());
-        self.bytes.truncate(self.len);
-        let ascii = crate::mask::extend_masked_text(&mut self.bytes, data, key, offset);
+        let ascii = crate::mask::extend_masked_checking::<ASCII>(&mut self.bytes, data, key, offset);
         self.len = self.bytes.len();
         ascii
     }

@@ -468,12 +468,12 @@ impl Connection {
         if validates_text(frame, recv.message.as_deref()) {
             // ASCII, found out while copying, after a complete code point needs no validating
             // (after an incomplete one it is invalid: the validator says so).
-            let ascii = recv.buf.extend_unmasked_text(&data[..n], key, phase);
+            let ascii = recv.buf.extend_unmasked::<true>(&data[..n], key, phase);
             if !(ascii && recv.utf8.is_complete()) {
                 recv.utf8.feed(&recv.buf.data()[start..]).map_err(|_| ProtocolError::InvalidUtf8)?;
             }
         } else {
-            recv.buf.extend_unmasked(&data[..n], key, phase);
+            recv.buf.extend_unmasked::<false>(&data[..n], key, phase);
         }
         frame.scanned = recv.buf.len();
         Ok(n)
