@@ -19,9 +19,9 @@
 #   imposed   interop_client offers the defaults, the server imposes no context takeover and
 #             9-bit windows on both sides
 #
-# Installs what it needs itself: websockets (pinned in interop/requirements.txt), ws (pinned
-# in interop/package.json, `npm ci`), Debian's chromium if missing. Uses loopback ports
-# 9201-9231 only. Logs land in target/interop/. Prints a summary table and exits non-zero if
+# Installs what it needs itself (interop/install.sh): websockets (pinned in
+# interop/requirements.txt), ws (pinned in interop/package.json), Debian's chromium if
+# missing. Uses loopback ports 9201-9231 only. Logs land in target/interop/. Prints a summary table and exits non-zero if
 # any pairing failed or any server died.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,14 +57,7 @@ step() { echo; echo "=== $* ($(date +%T))"; }
 # ----- tools -----
 
 step "installing the peers"
-# (A Debian system Python refuses plain `pip install` (PEP 668); the machine's own Python takes it.)
-python3 -m pip install --quiet --disable-pip-version-check -r interop/requirements.txt 2> /dev/null ||
-  python3 -m pip install --quiet --disable-pip-version-check --break-system-packages -r interop/requirements.txt
-(cd interop && npm ci --no-audit --no-fund --loglevel=error)
-if ! command -v chromium > /dev/null; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null
-fi
+bash interop/install.sh
 python3 -c 'import websockets; print("websockets", websockets.__version__)'
 echo "ws $(node -p 'require("./interop/node_modules/ws/package.json").version') on node $(node --version)"
 chromium --version 2> /dev/null
