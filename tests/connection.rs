@@ -590,6 +590,48 @@ fn large_text_reads_are_validated_across_ascii_and_unfinished_code_points() {
 }
 
 #[test]
+fn text_fed_whole_is_validated_whatever_its_ascii_check_while_copied_found() {
+    // Over 16 KiB fed at once is unmasked while copied, and text of 256 bytes and more checked
+    // for ASCII on the way: frames found ASCII are not validated again, everything else is —
+    // after multi-byte text, after an unfinished code point, with the peer's own zero key.
+    let a = |n: usize| "a".repeat(n);
+    let multi = format!("{}κόσμε{}", a(300), a(300));
+    let valid = [a(300), multi.clone(), a(5000), a(70_000), a(20), a(17_000)];
+    let input: Vec<u8> = valid.iter().flat_map(|m| masked(0x81, m.as_bytes())).collect();
+    let mut conn = server();
+    conn.receive(&input).unwrap();
+    assert_eq!(drain_events(&mut conn), valid.iter().map(|m| text(m)).collect::<Vec<_>>());
+
+    let with_byte = |n: usize, byte: u8| {
+        let mut payload = a(n).into_bytes();
+        payload[n / 2] = byte;
+        payload
+    };
+    let before = masked(0x81, a(17_000).as_bytes());
+    let mut zero_key = vec![0x81, 0x80 | 126, 0x01, 0x2C, 0, 0, 0, 0];
+    zero_key.extend_from_slice(&with_byte(300, 0xFF));
+    for (bad, events) in [
+        (masked(0x81, &with_byte(300, 0xFF)), vec![text(&a(17_000))]),
+        // Too short to be unmasked while copied, so never checked for ASCII.
+        (masked(0x81, &with_byte(20, 0xFF)), vec![text(&a(17_000))]),
+        (masked(0x81, &with_byte(70_000, 0xC0)), vec![text(&a(17_000))]),
+        (zero_key, vec![text(&a(17_000))]),
+    ] {
+        assert_server_fails(&[before.clone(), bad].concat(), ProtocolError::InvalidUtf8, 1007, &events);
+    }
+    // A first fragment ending inside "€" (E2 82 AC): an ASCII continuation is invalid (even
+    // if a later one brings the rest of it), one that finishes the code point is valid.
+    let first = masked(0x01, &[b'x', 0xE2, 0x82]);
+    let ascii_then_end = [masked(0x00, a(17_000).as_bytes()), masked(0x80, &[0xAC])].concat();
+    assert_server_fails(&[first.clone(), ascii_then_end].concat(), ProtocolError::InvalidUtf8, 1007, &[]);
+    let mut rest = vec![0xAC];
+    rest.extend_from_slice(a(17_000).as_bytes());
+    let mut conn = server();
+    conn.receive(&[first, masked(0x80, &rest)].concat()).unwrap();
+    assert_eq!(drain_events(&mut conn), [text(&format!("x€{}", a(17_000)))]);
+}
+
+#[test]
 fn a_short_binary_frame_waits_whole_but_fails_at_its_header() {
     // Waiting: nothing of it is taken until all of it is there, however it is split.
     let frame = masked(0x82, &[7; 300]);

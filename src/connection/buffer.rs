@@ -52,11 +52,33 @@ pub(super) struct ReceiveBuffer {
     offer: usize,
     /// The room the last [`spare`](Self::spare) offered.
     offered: usize,
+    /// The data up to here came in through [`extend_unmasking`](Self::extend_unmasking), and
+    /// every masked text or continuation frame in it with a payload of at least
+    /// [`FUSED_MIN`](crate::mask::FUSED_MIN) bytes was unmasked while copied and is all ASCII
+    /// (see [`holds_ascii`]). Moves with the front of the data.
+    ascii_until: usize,
+}
+
+/// Whether the payload of `len` bytes at `at` in the data, of a masked text or continuation
+/// frame, is known to be all ASCII — so valid UTF-8 on its own — from its check while it was
+/// unmasked in [`ReceiveBuffer::extend_unmasking`], given the buffer's
+/// [`ascii_until`](ReceiveBuffer::ascii_until).
+#[inline]
+pub(super) fn holds_ascii(ascii_until: usize, at: usize, len: u64) -> bool {
+    len >= crate::mask::FUSED_MIN as u64 && at as u64 + len <= ascii_until as u64
 }
 
 impl ReceiveBuffer {
     pub(super) fn new(idle_capacity: usize) -> Self {
-        Self { bytes: BytesMut::new(), len: 0, idle_capacity, emptied_large: false, offer: MIN_ROOM, offered: 0 }
+        Self {
+            bytes: BytesMut::new(),
+            len: 0,
+            idle_capacity,
+            emptied_large: false,
+            offer: MIN_ROOM,
+            offered: 0,
+            ascii_until: 0,
+        }
     }
 
     /// The received data.
@@ -96,17 +118,25 @@ impl ReceiveBuffer {
     }
 
     /// [`extend`](Self::extend) for copied input that starts where a frame starts, sent by a
-    /// client (masked): the payload of each whole masked frame of at least
-    /// [`FUSED_MIN`](crate::mask::FUSED_MIN) bytes is unmasked as it is copied, one pass over
-    /// it instead of a copy and then an unmasking in place, and its masking key is zeroed in
-    /// the copy, so that unmasking it again (XOR with a zero key) is nothing. Everything else
-    /// is copied as it is, to be checked and unmasked as usual; nothing is checked here.
+    /// client (masked), into an empty buffer: the payload of each whole masked frame of at
+    /// least [`FUSED_MIN`](crate::mask::FUSED_MIN) bytes is unmasked as it is copied, one pass
+    /// over it instead of a copy and then an unmasking in place, and its masking key is zeroed
+    /// in the copy, so that unmasking it again (XOR with a zero key) is nothing. Text and
+    /// continuation frames are also checked for ASCII while copied: up to the first that is
+    /// not, [`holds_ascii`] tells, so that they need not be read again to be
+    /// validated. Everything else is copied as it is, to be checked and unmasked as usual;
+    /// nothing is checked here.
     pub(super) fn extend_unmasking(&mut self, data: &[u8]) {
+        debug_assert_eq!(self.len, 0, "input unmasked while copied starts the buffer's data");
         self.reuse_or_release(data.len());
         // Copying unmasked bytes needs the room after the data as it is, uninitialized.
         self.bytes.truncate(self.len);
         self.bytes.reserve(data.len());
         let (mut at, mut plain) = (0, 0);
+        // Where the frames whose ASCII text `holds_ascii` vouches for end: up to the first text
+        // that is not ASCII (and for nothing after data copied as it is).
+        let mut vouching = self.len == 0;
+        let mut ascii_until = self.ascii_until;
         while let Some((header_len, payload_len)) = crate::frame::frame_extent(&data[at..]) {
             let payload_at = at + header_len;
             let Some(end) = payload_at.checked_add(payload_len).filter(|&end| end <= data.len()) else {
@@ -118,13 +148,29 @@ impl ReceiveBuffer {
                 let key = [data[key_at], data[key_at + 1], data[key_at + 2], data[key_at + 3]];
                 self.bytes.extend_from_slice(&data[plain..key_at]);
                 self.bytes.extend_from_slice(&[0; 4]);
-                crate::mask::extend_masked(&mut self.bytes, &data[payload_at..end], key, 0);
+                let payload = &data[payload_at..end];
+                // Uncompressed text or continuation (of text, or of what it need not know).
+                if data[at] & 0x7F <= 1 && vouching {
+                    vouching = crate::mask::extend_masked_checking::<true>(&mut self.bytes, payload, key, 0);
+                } else {
+                    crate::mask::extend_masked(&mut self.bytes, payload, key, 0);
+                }
                 plain = end;
             }
             at = end;
+            if vouching {
+                ascii_until = at;
+            }
         }
         self.bytes.extend_from_slice(&data[plain..]);
+        self.ascii_until = ascii_until;
         self.len = self.bytes.len();
+    }
+
+    /// Where the data [`holds_ascii`] vouches for ends.
+    #[inline]
+    pub(super) fn ascii_until(&self) -> usize {
+        self.ascii_until
     }
 
     /// Appends `data`, the continuation of a masked payload, unmasked as it is copied (`key`
@@ -274,6 +320,7 @@ impl ReceiveBuffer {
         let large = self.bytes.capacity() > self.idle_capacity;
         let taken = self.bytes.split_to(n);
         self.len -= n;
+        self.ascii_until = self.ascii_until.saturating_sub(n);
         self.emptied_large |= large && self.len == 0;
         taken
     }
@@ -285,6 +332,7 @@ impl ReceiveBuffer {
         let large = self.bytes.capacity() > self.idle_capacity;
         self.bytes.advance(n);
         self.len -= n;
+        self.ascii_until = self.ascii_until.saturating_sub(n);
         self.emptied_large |= large && self.len == 0;
     }
 
@@ -292,6 +340,7 @@ impl ReceiveBuffer {
     pub(super) fn clear(&mut self) {
         self.emptied_large |= self.bytes.capacity() > self.idle_capacity;
         self.len = 0;
+        self.ascii_until = 0;
     }
 
     /// Lets the allocation go entirely if no data is held: the connection is about to be

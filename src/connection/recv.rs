@@ -4,7 +4,7 @@
 //! binary frame (nothing in it to validate) waits in the buffer until it is whole, to be taken
 //! the fast way; its header is still checked as soon as it is there.
 
-use super::buffer::ReceiveBuffer;
+use super::buffer::{ReceiveBuffer, holds_ascii};
 use super::{Connection, Event, Fragment, Message, MessageKind, Role, State};
 use crate::close::CloseFrame;
 use crate::config::ReceiveMode;
@@ -64,6 +64,9 @@ pub(super) struct InFrame {
     pub(super) taken: u64,
     /// Bytes at the front of the buffer already unmasked and validated.
     pub(super) scanned: usize,
+    /// The payload is all ASCII, found out while it was unmasked as it was copied in
+    /// ([`holds_ascii`]).
+    ascii: bool,
 }
 
 /// A data message in progress.
@@ -282,6 +285,8 @@ impl Connection {
         let masked = self.recv.role == Role::Server;
         let mask_len = if masked { 4 } else { 0 };
         let limit = self.config.max_frame_size.min(self.config.max_message_size);
+        // Text checked for ASCII while unmasked as it was copied in needs no validating.
+        let ascii_until = if masked { self.recv.buf.ascii_until() } else { 0 };
         let data = self.recv.buf.data_mut();
         let mut at = 0;
         for (i, slot) in found.iter_mut().enumerate() {
@@ -322,7 +327,7 @@ impl Connection {
                 }
             }
             if is_text {
-                if crate::utf8::validate(payload).is_err() {
+                if !holds_ascii(ascii_until, at + header_len, len as u64) && crate::utf8::validate(payload).is_err() {
                     return (i, at, ScanEnd::InvalidUtf8);
                 }
                 *text |= 1 << i;
@@ -407,6 +412,7 @@ impl Connection {
                 return Err(ProtocolError::MessageTooLarge { limit: limits.max_message_size });
             }
         }
+        let ascii = header.mask.is_some() && holds_ascii(self.recv.buf.ascii_until(), header_len, header.payload_len);
         self.recv.buf.advance(header_len);
         if self.recv.holds_whole(self.config.receive_mode, header.opcode) {
             // The payload will be held whole: room for it now (and for the read that ends it,
@@ -425,6 +431,7 @@ impl Connection {
             remaining: header.payload_len,
             taken: 0,
             scanned: 0,
+            ascii,
         });
         Ok(true)
     }
@@ -494,7 +501,8 @@ impl Connection {
                 let phase = (frame.taken as usize).wrapping_add(frame.scanned);
                 apply_mask(fresh, key, phase);
             }
-            if validates_text(frame, recv.message.as_deref()) {
+            // ASCII after a complete code point needs no validating (see extend_frame_payload_long).
+            if validates_text(frame, recv.message.as_deref()) && !(frame.ascii && recv.utf8.is_complete()) {
                 recv.utf8.feed(fresh).map_err(|_| ProtocolError::InvalidUtf8)?;
             }
             frame.scanned = available;
