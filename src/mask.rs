@@ -193,8 +193,17 @@ fn mask_words(buf: &mut [u8], key: [u8; 4]) {
         word.copy_from_slice(chunk);
         chunk.copy_from_slice(&(u64::from_ne_bytes(word) ^ key64).to_ne_bytes());
     }
-    // Whole 8-byte chunks keep the key phase, so the tail starts at phase 0 of `key`.
-    for (byte, k) in chunks.into_remainder().iter_mut().zip(key.iter().cycle()) {
+    // Whole 8-byte chunks keep the key phase, so the tail starts at phase 0 of `key`: a 4-byte
+    // word (a whole key period) if there is one, then at most 3 bytes.
+    let mut tail = chunks.into_remainder();
+    if tail.len() >= 4 {
+        let (word, rest) = tail.split_at_mut(4);
+        let mut bytes = [0u8; 4];
+        bytes.copy_from_slice(word);
+        word.copy_from_slice(&(u32::from_ne_bytes(bytes) ^ key32).to_ne_bytes());
+        tail = rest;
+    }
+    for (byte, k) in tail.iter_mut().zip(key) {
         *byte ^= k;
     }
 }
