@@ -42,18 +42,27 @@ const VECTOR_MIN: usize = 64;
 /// ```
 #[inline]
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
+    apply_mask_checking::<false>(buf, key, offset);
+}
+
+/// [`apply_mask`], and with `ASCII` (for text) also whether every byte it leaves is ASCII,
+/// found out while masking (the words are in registers anyway), so that text which is all
+/// ASCII need not be read again to be validated. `false` without `ASCII`, and for a zero key
+/// (nothing is read then).
+#[inline]
+pub(crate) fn apply_mask_checking<const ASCII: bool>(buf: &mut [u8], key: [u8; 4], offset: usize) -> bool {
     // A zero key leaves the bytes as they are (the receive path zeroes the key of a payload it
     // unmasked while copying it in).
     if key == [0; 4] {
-        return;
+        return false;
     }
     let key = rotate(key, offset);
-    if buf.len() < VECTOR_MIN {
-        mask_words(buf, key);
-    } else {
-        mask_long(buf, key);
-    }
+    let seen = if buf.len() < VECTOR_MIN { mask_words::<ASCII>(buf, key) } else { mask_long::<ASCII>(buf, key) };
+    ASCII && seen & HIGH_BITS == 0
 }
+
+/// The high bit of each byte of a word: clear in all of them for ASCII.
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 
 /// Payloads at least this long are masked while they are copied by [`extend_masked`]; shorter
 /// ones are copied, then masked in place, which costs less for them.
@@ -136,7 +145,7 @@ fn copy_blocks<const ASCII: bool>(dst: &mut bytes::BytesMut, src: &[u8], key: [u
     unsafe {
         dst.set_len(dst.len() + written);
     }
-    let ascii = ASCII && seen & 0x8080_8080_8080_8080 == 0;
+    let ascii = ASCII && seen & HIGH_BITS == 0;
     if written == len {
         return ascii;
     }
@@ -182,16 +191,22 @@ fn rotate(key: [u8; 4], offset: usize) -> [u8; 4] {
     [key[shift], key[(shift + 1) % 4], key[(shift + 2) % 4], key[(shift + 3) % 4]]
 }
 
-/// A word at a time, then the tail byte by byte.
+/// A word at a time, then the tail. With `ASCII`, returns the OR of all the bytes it leaves
+/// (spread over a word; 0 otherwise).
 #[inline(always)]
-fn mask_words(buf: &mut [u8], key: [u8; 4]) {
+fn mask_words<const ASCII: bool>(buf: &mut [u8], key: [u8; 4]) -> u64 {
     let key32 = u32::from_ne_bytes(key);
     let key64 = u64::from(key32) | (u64::from(key32) << 32);
+    let mut seen = 0u64;
     let mut chunks = buf.chunks_exact_mut(8);
     for chunk in &mut chunks {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
-        chunk.copy_from_slice(&(u64::from_ne_bytes(word) ^ key64).to_ne_bytes());
+        let masked = u64::from_ne_bytes(word) ^ key64;
+        if ASCII {
+            seen |= masked;
+        }
+        chunk.copy_from_slice(&masked.to_ne_bytes());
     }
     // Whole 8-byte chunks keep the key phase, so the tail starts at phase 0 of `key`: a 4-byte
     // word (a whole key period) if there is one, then at most 3 bytes.
@@ -200,39 +215,54 @@ fn mask_words(buf: &mut [u8], key: [u8; 4]) {
         let (word, rest) = tail.split_at_mut(4);
         let mut bytes = [0u8; 4];
         bytes.copy_from_slice(word);
-        word.copy_from_slice(&(u32::from_ne_bytes(bytes) ^ key32).to_ne_bytes());
+        let masked = u32::from_ne_bytes(bytes) ^ key32;
+        if ASCII {
+            seen |= u64::from(masked);
+        }
+        word.copy_from_slice(&masked.to_ne_bytes());
         tail = rest;
     }
     for (byte, k) in tail.iter_mut().zip(key) {
         *byte ^= k;
+        if ASCII {
+            seen |= u64::from(*byte);
+        }
     }
+    seen
 }
 
 /// 64-byte blocks (a whole number of key periods, so every block starts at phase 0), written
 /// so the compiler vectorizes them with whatever the target allows, then the tail.
+/// With `ASCII`, returns the OR of all the bytes it leaves, as [`mask_words`].
 #[inline(always)]
-fn mask_blocks(buf: &mut [u8], key: [u8; 4]) {
+fn mask_blocks<const ASCII: bool>(buf: &mut [u8], key: [u8; 4]) -> u64 {
     let key32 = u32::from_ne_bytes(key);
     let key64 = u64::from(key32) | (u64::from(key32) << 32);
+    // One accumulator per word of a block, so the ORs vectorize with the XORs.
+    let mut seen = [0u64; 8];
     let mut blocks = buf.chunks_exact_mut(64);
     for block in &mut blocks {
-        for chunk in block.chunks_exact_mut(8) {
+        for (chunk, seen) in block.chunks_exact_mut(8).zip(&mut seen) {
             let mut word = [0u8; 8];
             word.copy_from_slice(chunk);
-            chunk.copy_from_slice(&(u64::from_ne_bytes(word) ^ key64).to_ne_bytes());
+            let masked = u64::from_ne_bytes(word) ^ key64;
+            if ASCII {
+                *seen |= masked;
+            }
+            chunk.copy_from_slice(&masked.to_ne_bytes());
         }
     }
-    mask_words(blocks.into_remainder(), key);
+    seen.iter().fold(mask_words::<ASCII>(blocks.into_remainder(), key), |all, word| all | word)
 }
 
 /// A long payload. Past a few KiB, the bytes before the first 32-byte boundary go first, so
 /// that the vector loop's loads and stores are aligned (a payload follows a 2–14 byte header,
 /// so it rarely is); below that, unaligned vectors cost less than the detour.
-fn mask_long(buf: &mut [u8], key: [u8; 4]) {
+/// With `ASCII`, returns the OR of all the bytes it leaves, as [`mask_words`].
+fn mask_long<const ASCII: bool>(buf: &mut [u8], key: [u8; 4]) -> u64 {
     let head = if buf.len() >= ALIGN_MIN { buf.as_ptr().align_offset(32).min(buf.len()) } else { 0 };
     let (front, rest) = buf.split_at_mut(head);
-    mask_words(front, key);
-    vector::mask(rest, rotate(key, head));
+    mask_words::<ASCII>(front, key) | vector::mask::<ASCII>(rest, rotate(key, head))
 }
 
 /// Payloads at least this long are aligned before the vector loop.
@@ -246,17 +276,17 @@ const COPY_ALIGN_MIN: usize = 512;
 /// The vector loop, built for the best instruction set available.
 mod vector {
     #[cfg(all(feature = "std", target_arch = "x86_64", not(target_feature = "avx2")))]
-    pub(super) fn mask(buf: &mut [u8], key: [u8; 4]) {
+    pub(super) fn mask<const ASCII: bool>(buf: &mut [u8], key: [u8; 4]) -> u64 {
         // `is_x86_feature_detected!` caches the CPUID result: one relaxed load after the first.
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: `mask_avx2` only requires the CPU to support AVX2, checked just above.
             // Its body is safe code; AVX2 only changes the instructions it compiles to.
             #[allow(unsafe_code)]
             unsafe {
-                mask_avx2(buf, key);
+                mask_avx2::<ASCII>(buf, key)
             }
         } else {
-            super::mask_blocks(buf, key);
+            super::mask_blocks::<ASCII>(buf, key)
         }
     }
 
@@ -264,15 +294,15 @@ mod vector {
     #[cfg(all(feature = "std", target_arch = "x86_64", not(target_feature = "avx2")))]
     #[target_feature(enable = "avx2")]
     #[allow(unsafe_code)]
-    unsafe fn mask_avx2(buf: &mut [u8], key: [u8; 4]) {
-        super::mask_blocks(buf, key);
+    unsafe fn mask_avx2<const ASCII: bool>(buf: &mut [u8], key: [u8; 4]) -> u64 {
+        super::mask_blocks::<ASCII>(buf, key)
     }
 
     /// Without run-time detection (no `std`, another architecture, or AVX2 enabled at compile
     /// time): the target's own vectors.
     #[cfg(not(all(feature = "std", target_arch = "x86_64", not(target_feature = "avx2"))))]
-    pub(super) fn mask(buf: &mut [u8], key: [u8; 4]) {
-        super::mask_blocks(buf, key);
+    pub(super) fn mask<const ASCII: bool>(buf: &mut [u8], key: [u8; 4]) -> u64 {
+        super::mask_blocks::<ASCII>(buf, key)
     }
 
     #[cfg(all(feature = "std", target_arch = "x86_64", not(target_feature = "avx2")))]
@@ -344,10 +374,43 @@ mod tests {
         for len in [0, 1, 63, 64, 65, 127, 128, 1000] {
             let mut a: Vec<u8> = (0..len).map(|i| i as u8).collect();
             let mut b = a.clone();
-            mask_blocks(&mut a, key);
+            mask_blocks::<false>(&mut a, key);
             naive(&mut b, key, 0);
             assert_eq!(a, b, "len {len}");
         }
+    }
+
+    #[test]
+    fn masking_text_in_place_tells_whether_every_byte_is_ascii() {
+        let key = [0x9a, 0x01, 0x7f, 0xe3];
+        let ascii: Vec<u8> = (0..5100).map(|i| b' ' + (i % 90) as u8).collect();
+        for len in (0..140).chain([255, 256, 1000, 4095, 4096, 5003]) {
+            let positions: Vec<usize> =
+                if len < 140 { (0..len).collect() } else { alloc::vec![0, 1, 31, 63, 64, len / 2, len - 8, len - 1] };
+            for bad in positions.into_iter().map(Some).chain([None]) {
+                let mut plain = ascii[..len].to_vec();
+                if let Some(at) = bad {
+                    plain[at] = 0x80 | (at as u8);
+                }
+                for (start, offset) in [(0, 0), (1, 3), (5, 1), (32, 2)] {
+                    let mut buf = alloc::vec![0u8; start];
+                    buf.extend_from_slice(&plain);
+                    naive(&mut buf[start..], key, offset);
+                    let all_ascii = super::apply_mask_checking::<true>(&mut buf[start..], key, offset);
+                    assert_eq!(&buf[start..], &plain[..], "len {len} bad {bad:?} start {start}");
+                    assert_eq!(all_ascii, bad.is_none(), "len {len} bad {bad:?} start {start} offset {offset}");
+                    let mut portable = plain.clone();
+                    naive(&mut portable, key, 0);
+                    let seen = super::mask_blocks::<true>(&mut portable, key);
+                    assert_eq!(portable, plain, "portable: len {len} bad {bad:?}");
+                    assert_eq!(seen & super::HIGH_BITS == 0, bad.is_none(), "portable: len {len} bad {bad:?}");
+                }
+            }
+        }
+        // Without the check, or with a zero key (nothing read), it says nothing.
+        let mut buf = ascii[..100].to_vec();
+        assert!(!super::apply_mask_checking::<false>(&mut buf, key, 0));
+        assert!(!super::apply_mask_checking::<true>(&mut buf, [0; 4], 0));
     }
 
     #[test]

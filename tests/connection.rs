@@ -632,6 +632,46 @@ fn text_fed_whole_is_validated_whatever_its_ascii_check_while_copied_found() {
 }
 
 #[test]
+fn text_unmasked_in_place_is_validated_whatever_its_ascii_check_found() {
+    // Unmasking text in the buffer also checks it for ASCII, and ASCII after a complete code
+    // point is not validated again: at every length around the word, tail and vector
+    // boundaries, with one byte that is not ASCII (valid or not) at its start, middle or end,
+    // however the input is cut.
+    let lengths = (1..=140).chain([255, 256, 1000, 1460, 5000]);
+    for len in lengths {
+        let positions = if len < 3 { vec![0] } else { vec![0, len / 2, len - 2] };
+        for at in positions {
+            let mut valid = vec![b'a'; len];
+            if len >= 2 {
+                valid[at..at + 2].copy_from_slice("é".as_bytes());
+            }
+            let mut invalid = vec![b'a'; len];
+            invalid[at] = 0xFF;
+            let ok = String::from_utf8(valid.clone()).unwrap();
+            let ascii = "a".repeat(len);
+            let input = [masked(0x81, &valid), masked(0x81, ascii.as_bytes())].concat();
+            for read in [1460, 100, 7] {
+                let mut conn = server();
+                for piece in input.chunks(read) {
+                    conn.receive(piece).unwrap();
+                }
+                assert_eq!(drain_events(&mut conn), [text(&ok), text(&ascii)], "len {len} at {at} reads {read}");
+            }
+            let bad = [masked(0x81, ascii.as_bytes()), masked(0x81, &invalid)].concat();
+            assert_server_fails(&bad, ProtocolError::InvalidUtf8, 1007, &[text(&ascii)]);
+        }
+    }
+    // A piece ending inside "€" (E2 82 AC), then an ASCII piece, then the code point's last
+    // byte, within one frame and across fragments: invalid, however it is cut.
+    let mut payload = b"x\xE2\x82".to_vec();
+    payload.extend_from_slice(&[b'a'; 3000]);
+    payload.push(0xAC);
+    assert_server_fails(&masked(0x81, &payload), ProtocolError::InvalidUtf8, 1007, &[]);
+    let fragments = [masked(0x01, b"x\xE2\x82"), masked(0x00, &[b'a'; 3000]), masked(0x80, &[0xAC])].concat();
+    assert_server_fails(&fragments, ProtocolError::InvalidUtf8, 1007, &[]);
+}
+
+#[test]
 fn a_short_binary_frame_waits_whole_but_fails_at_its_header() {
     // Waiting: nothing of it is taken until all of it is there, however it is split.
     let frame = masked(0x82, &[7; 300]);

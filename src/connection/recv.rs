@@ -10,7 +10,7 @@ use crate::close::CloseFrame;
 use crate::config::ReceiveMode;
 use crate::error::{Error, ProtocolError};
 use crate::frame::{FrameHeader, OpCode};
-use crate::mask::apply_mask;
+use crate::mask::{apply_mask, apply_mask_checking};
 use crate::utf8::{Utf8Bytes, Utf8Validator};
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -321,13 +321,22 @@ impl Connection {
                 return (i, at, if wait { ScanEnd::Waiting(total) } else { ScanEnd::Other });
             }
             let (header, payload) = rest[..total].split_at_mut(header_len);
+            // Text found to be ASCII while unmasked (here, or as it was copied in) needs no
+            // validating.
+            let mut ascii = false;
             if let [.., k0, k1, k2, k3] = *header {
                 if masked {
-                    apply_mask(payload, [k0, k1, k2, k3], 0);
+                    let key = [k0, k1, k2, k3];
+                    if is_text {
+                        ascii = apply_mask_checking::<true>(payload, key, 0);
+                    } else {
+                        apply_mask(payload, key, 0);
+                    }
                 }
             }
             if is_text {
-                if !holds_ascii(ascii_until, at + header_len, len as u64) && crate::utf8::validate(payload).is_err() {
+                let ascii = ascii || holds_ascii(ascii_until, at + header_len, len as u64);
+                if !ascii && crate::utf8::validate(payload).is_err() {
                     return (i, at, ScanEnd::InvalidUtf8);
                 }
                 *text |= 1 << i;
@@ -497,12 +506,20 @@ impl Connection {
         let available = usize::try_from(frame.remaining).map_or(recv.buf.len(), |r| r.min(recv.buf.len()));
         if available > frame.scanned {
             let fresh = &mut recv.buf.data_mut()[frame.scanned..available];
+            let text = validates_text(frame, recv.message.as_deref());
+            // Whether the fresh bytes are all ASCII, found out while unmasking them here or as
+            // they were copied in.
+            let mut ascii = frame.ascii;
             if let Some(key) = frame.mask {
                 let phase = (frame.taken as usize).wrapping_add(frame.scanned);
-                apply_mask(fresh, key, phase);
+                if text {
+                    ascii |= apply_mask_checking::<true>(fresh, key, phase);
+                } else {
+                    apply_mask(fresh, key, phase);
+                }
             }
             // ASCII after a complete code point needs no validating (see extend_frame_payload_long).
-            if validates_text(frame, recv.message.as_deref()) && !(frame.ascii && recv.utf8.is_complete()) {
+            if text && !(ascii && recv.utf8.is_complete()) {
                 recv.utf8.feed(fresh).map_err(|_| ProtocolError::InvalidUtf8)?;
             }
             frame.scanned = available;
