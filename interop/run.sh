@@ -21,8 +21,8 @@
 #
 # Installs what it needs itself (interop/install.sh): websockets (pinned in
 # interop/requirements.txt), ws (pinned in interop/package.json), Debian's chromium if
-# missing. Uses loopback ports 9201-9231 only. Logs land in target/interop/. Prints a summary table and exits non-zero if
-# any pairing failed or any server died.
+# missing. Uses loopback ports 9201-9231 only. Logs land in target/interop/. Prints a
+# summary table and exits non-zero if any pairing failed or any server died.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LOGS=${CARGO_TARGET_DIR:-target}/interop
