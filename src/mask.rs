@@ -91,14 +91,14 @@ pub(crate) fn extend_masked_checking<const ASCII: bool>(
     if src.len() < FUSED_MIN { extend_then_mask::<ASCII>(dst, src, key) } else { vector::copy::<ASCII>(dst, src, key) }
 }
 
-/// [`extend_masked_checking`] in two passes (three for text), for short payloads.
+/// [`extend_masked_checking`] in two passes, for short payloads (the ASCII check rides on the
+/// second, as in [`apply_mask_checking`]).
 #[inline(always)]
 fn extend_then_mask<const ASCII: bool>(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4]) -> bool {
     let start = dst.len();
     dst.extend_from_slice(src);
     let Some(appended) = dst.get_mut(start..) else { return false };
-    apply_mask(appended, key, 0);
-    ASCII && appended.is_ascii()
+    apply_mask_checking::<ASCII>(appended, key, 0)
 }
 
 /// [`extend_masked`] in 64-byte blocks, XORed straight into the buffer's spare capacity. From
@@ -166,13 +166,7 @@ fn mask_blocks_into<const ASCII: bool>(to: &mut [core::mem::MaybeUninit<u8>], fr
     for (to, from) in to.chunks_exact_mut(64).zip(from.chunks_exact(64)) {
         let mut block = [0u8; 64];
         for ((word, from), seen) in block.chunks_exact_mut(8).zip(from.chunks_exact(8)).zip(&mut seen) {
-            let mut bytes = [0u8; 8];
-            bytes.copy_from_slice(from);
-            let masked = u64::from_ne_bytes(bytes) ^ key64;
-            if ASCII {
-                *seen |= masked;
-            }
-            word.copy_from_slice(&masked.to_ne_bytes());
+            word.copy_from_slice(&mask_word::<ASCII>(from, key64, seen));
         }
         // SAFETY: `to` is a chunk of `chunks_exact_mut(64)`, 64 bytes of memory we may write,
         // and `block` is a local array of 64 bytes, so they do not overlap.
@@ -191,6 +185,19 @@ fn rotate(key: [u8; 4], offset: usize) -> [u8; 4] {
     [key[shift], key[(shift + 1) % 4], key[(shift + 2) % 4], key[(shift + 3) % 4]]
 }
 
+/// The 8 bytes of `from` XORed with `key64` (a key repeated twice); with `ASCII`, ORed into
+/// `seen` too. The body of every word loop here.
+#[inline(always)]
+fn mask_word<const ASCII: bool>(from: &[u8], key64: u64, seen: &mut u64) -> [u8; 8] {
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(from);
+    let masked = u64::from_ne_bytes(bytes) ^ key64;
+    if ASCII {
+        *seen |= masked;
+    }
+    masked.to_ne_bytes()
+}
+
 /// A word at a time, then the tail. With `ASCII`, returns the OR of all the bytes it leaves
 /// (spread over a word; 0 otherwise).
 #[inline(always)]
@@ -200,13 +207,8 @@ fn mask_words<const ASCII: bool>(buf: &mut [u8], key: [u8; 4]) -> u64 {
     let mut seen = 0u64;
     let mut chunks = buf.chunks_exact_mut(8);
     for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let masked = u64::from_ne_bytes(word) ^ key64;
-        if ASCII {
-            seen |= masked;
-        }
-        chunk.copy_from_slice(&masked.to_ne_bytes());
+        let masked = mask_word::<ASCII>(chunk, key64, &mut seen);
+        chunk.copy_from_slice(&masked);
     }
     // Whole 8-byte chunks keep the key phase, so the tail starts at phase 0 of `key`: a 4-byte
     // word (a whole key period) if there is one, then at most 3 bytes.
@@ -243,13 +245,8 @@ fn mask_blocks<const ASCII: bool>(buf: &mut [u8], key: [u8; 4]) -> u64 {
     let mut blocks = buf.chunks_exact_mut(64);
     for block in &mut blocks {
         for (chunk, seen) in block.chunks_exact_mut(8).zip(&mut seen) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            let masked = u64::from_ne_bytes(word) ^ key64;
-            if ASCII {
-                *seen |= masked;
-            }
-            chunk.copy_from_slice(&masked.to_ne_bytes());
+            let masked = mask_word::<ASCII>(chunk, key64, seen);
+            chunk.copy_from_slice(&masked);
         }
     }
     seen.iter().fold(mask_words::<ASCII>(blocks.into_remainder(), key), |all, word| all | word)
