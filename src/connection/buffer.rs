@@ -134,9 +134,9 @@ impl ReceiveBuffer {
         self.bytes.reserve(data.len());
         let (mut at, mut plain) = (0, 0);
         // Where the frames whose ASCII text `holds_ascii` vouches for end: up to the first text
-        // that is not ASCII (and for nothing after data copied as it is).
-        let mut vouching = self.len == 0;
-        let mut ascii_until = self.ascii_until;
+        // that is not ASCII. (The buffer was empty: positions in `data` are positions in it.)
+        let mut vouching = true;
+        let mut ascii_until = 0;
         while let Some((header_len, payload_len)) = crate::frame::frame_extent(&data[at..]) {
             let payload_at = at + header_len;
             let Some(end) = payload_at.checked_add(payload_len).filter(|&end| end <= data.len()) else {

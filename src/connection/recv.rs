@@ -177,6 +177,18 @@ impl Receiver {
     }
 }
 
+/// Unmasks `payload` (`key` and `phase` as for [`apply_mask`]); for `text`, also tells whether
+/// it is all ASCII ([`apply_mask_checking`]), `false` otherwise.
+#[inline(always)]
+fn unmask(payload: &mut [u8], key: [u8; 4], phase: usize, text: bool) -> bool {
+    if text {
+        apply_mask_checking::<true>(payload, key, phase)
+    } else {
+        apply_mask(payload, key, phase);
+        false
+    }
+}
+
 /// Whether the payload of `frame`, of the message `message` in progress, is validated as UTF-8
 /// as it is unmasked: data frames of uncompressed text (compressed text is validated after
 /// inflating, in inflate.rs, not on the wire bytes).
@@ -326,12 +338,7 @@ impl Connection {
             let mut ascii = false;
             if let [.., k0, k1, k2, k3] = *header {
                 if masked {
-                    let key = [k0, k1, k2, k3];
-                    if is_text {
-                        ascii = apply_mask_checking::<true>(payload, key, 0);
-                    } else {
-                        apply_mask(payload, key, 0);
-                    }
+                    ascii = unmask(payload, [k0, k1, k2, k3], 0, is_text);
                 }
             }
             if is_text {
@@ -512,11 +519,7 @@ impl Connection {
             let mut ascii = frame.ascii;
             if let Some(key) = frame.mask {
                 let phase = (frame.taken as usize).wrapping_add(frame.scanned);
-                if text {
-                    ascii |= apply_mask_checking::<true>(fresh, key, phase);
-                } else {
-                    apply_mask(fresh, key, phase);
-                }
+                ascii |= unmask(fresh, key, phase, text);
             }
             // ASCII after a complete code point needs no validating (see extend_frame_payload_long).
             if text && !(ascii && recv.utf8.is_complete()) {
