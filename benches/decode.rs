@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use std::hint::black_box;
 use std::rc::Rc;
 use transport::SegmentReader;
-use wscore::{Config, Connection, Event};
+use wscore::{Config, Connection, Event, EventRef};
 
 /// How the input reaches the decoder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,6 +231,24 @@ fn take_events(conn: &mut Connection, on_message: &mut impl FnMut(&[u8])) {
     }
 }
 
+/// The same, events lent (`poll_event_ref`) rather than handed over.
+fn lend_events(conn: &mut Connection, on_message: &mut impl FnMut(&[u8])) {
+    while let Some(event) = conn.poll_event_ref() {
+        match event {
+            EventRef::Message(message) => on_message(message.as_bytes()),
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+}
+
+/// wscore's copying input, events lent.
+fn drive_wscore_ref(conn: &mut Connection, case: &Case, on_message: &mut impl FnMut(&[u8])) {
+    for read in case.input.chunks(case.feed.segment()) {
+        conn.receive(read).expect("wscore rejected valid input");
+        lend_events(conn, on_message);
+    }
+}
+
 /// wscore's copying input: `receive(&read)`.
 fn drive_wscore(conn: &mut Connection, case: &Case, on_message: &mut impl FnMut(&[u8])) {
     for read in case.input.chunks(case.feed.segment()) {
@@ -339,6 +357,9 @@ fn run_case(c: &mut Criterion<BenchClock>, case: &Case) {
 
     let mut conn = Connection::server(Config::default());
     bench(&mut group, "wscore", case, |on| drive_wscore(&mut conn, case, &mut |m| on(m)));
+
+    let mut conn = Connection::server(Config::default());
+    bench(&mut group, "wscore_ref", case, |on| drive_wscore_ref(&mut conn, case, &mut |m| on(m)));
 
     // The zero-copy path only differs when reads are smaller than the message; one byte at a
     // time it re-offers its whole read buffer per byte, so only the small sizes are run.

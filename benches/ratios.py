@@ -25,7 +25,7 @@ import sys
 SUBJECT = "wscore"
 BASELINE = "baseline"
 # Column order: wscore's own variants, then the peers; anything else after (the floor has its own column).
-ORDER = ["wscore", "wscore_zc", "wscore-1460", "tungstenite", "fastwebsockets", "tokio-websockets", "std",
+ORDER = ["wscore", "wscore_ref", "wscore_zc", "wscore-1460", "tungstenite", "fastwebsockets", "tokio-websockets", "std",
          "simdutf8"]
 
 

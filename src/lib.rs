@@ -207,7 +207,7 @@ mod utf8;
 
 pub use close::{CloseCode, CloseFrame, MAX_CLOSE_REASON};
 pub use config::{Config, ReceiveMode};
-pub use connection::{Connection, Event, Fragment, Message, MessageKind, Role, State};
+pub use connection::{Connection, Event, EventRef, Fragment, Message, MessageKind, MessageRef, Role, State};
 #[cfg(feature = "tokio")]
 pub use driver::tokio;
 #[cfg(feature = "std")]

@@ -133,7 +133,11 @@ fn client_transcript(
     let config = config.deflate(None);
     let mut client = Connection::client_with_random(config, Box::new(SeededRandom::new(seed)));
     let mut expected = Vec::new();
+    // Each op's frames are taken before the next op: a ping may otherwise go out ahead of a
+    // message still queued behind a large one, and arrive before it.
+    let mut bytes = Vec::new();
     for op in ops {
+        bytes.extend_from_slice(&client.take_transmit());
         match op {
             ClientOp::Text(s) => {
                 client.send_text(s.clone()).unwrap();
@@ -170,7 +174,8 @@ fn client_transcript(
         client.close(CloseCode(*code), reason).unwrap();
         expected.push(close(*code, reason));
     }
-    (client.take_transmit().to_vec(), expected)
+    bytes.extend_from_slice(&client.take_transmit());
+    (bytes, expected)
 }
 
 /// Feeds `bytes` to a fresh server cut into `sizes` (cycled), alternating the copying and the
@@ -186,6 +191,45 @@ fn server_events(bytes: &[u8], mode: ReceiveMode, sizes: &[usize], zero_copy: &[
         i += 1;
     }
     drain_events(&mut server)
+}
+
+/// Like [`server_events`], but takes the events after every read, each one either handed over
+/// (`poll_event`) or lent (`poll_event_ref`, then copied) as `lend` (cycled) says, and stops
+/// taking at a read after one in `stop` (cycled, `false` = go on), so that lent and queued
+/// events wait across later reads.
+fn server_events_lent(
+    bytes: &[u8],
+    mode: ReceiveMode,
+    sizes: &[usize],
+    zero_copy: &[bool],
+    lend: &[bool],
+    stop: &[bool],
+) -> Vec<Event> {
+    let mut server = Connection::server(Config::default().receive_mode(mode));
+    let mut events = Vec::new();
+    let mut rest = bytes;
+    let (mut read, mut poll) = (0, 0);
+    let mut take = |server: &mut Connection, events: &mut Vec<Event>, all: bool| loop {
+        poll += 1;
+        let event =
+            if lend[poll % lend.len()] { server.poll_event_ref().map(|e| e.to_event()) } else { server.poll_event() };
+        match event {
+            Some(event) => events.push(event),
+            None => break,
+        }
+        if !all && stop[poll % stop.len()] {
+            break;
+        }
+    };
+    while !rest.is_empty() {
+        let n = sizes[read % sizes.len()].min(rest.len());
+        feed(&mut server, &rest[..n], zero_copy[read % zero_copy.len()]).expect("valid stream");
+        rest = &rest[n..];
+        read += 1;
+        take(&mut server, &mut events, false);
+    }
+    take(&mut server, &mut events, true);
+    events
 }
 
 /// Reassembles streamed pieces into whole-message events.
@@ -221,6 +265,8 @@ proptest! {
         seed in any::<u64>(),
         sizes in prop::collection::vec(1..=40usize, 1..20),
         zero_copy in prop::collection::vec(any::<bool>(), 1..8),
+        lend in prop::collection::vec(any::<bool>(), 1..8),
+        stop in prop::collection::vec(prop::bool::weighted(0.3), 1..8),
     ) {
         let (bytes, expected) = client_transcript(&ops, &close_frame, fragment_size, seed);
         let whole = server_events(&bytes, ReceiveMode::Message, &[bytes.len().max(1)], &[false]);
@@ -229,6 +275,11 @@ proptest! {
         prop_assert_eq!(&server_events(&bytes, ReceiveMode::Message, &sizes, &zero_copy), &expected);
         let streamed = server_events(&bytes, ReceiveMode::Stream, &sizes, &zero_copy);
         prop_assert_eq!(&reassemble(streamed), &expected);
+        // Events lent or taken, as they come or left waiting across reads.
+        let lent = |mode, sizes: &[usize]| server_events_lent(&bytes, mode, sizes, &zero_copy, &lend, &stop);
+        prop_assert_eq!(&lent(ReceiveMode::Message, &[bytes.len().max(1)]), &expected);
+        prop_assert_eq!(&lent(ReceiveMode::Message, &sizes), &expected);
+        prop_assert_eq!(&reassemble(lent(ReceiveMode::Stream, &sizes)), &expected);
     }
 }
 
@@ -265,6 +316,8 @@ proptest! {
         seed in any::<u64>(),
         sizes in prop::collection::vec(1..=3000usize, 1..8),
         zero_copy in prop::collection::vec(any::<bool>(), 1..4),
+        lend in prop::collection::vec(any::<bool>(), 1..8),
+        stop in prop::collection::vec(prop::bool::weighted(0.3), 1..8),
     ) {
         let mut ops = Vec::new();
         for (i, &(len, is_text, byte)) in messages.iter().enumerate() {
@@ -286,6 +339,10 @@ proptest! {
         // both modes.
         let streamed = server_events(&bytes, ReceiveMode::Stream, &sizes, &zero_copy);
         prop_assert_eq!(&reassemble(streamed), &expected);
+        // Events lent or taken, as they come or left waiting across reads.
+        let whole = [bytes.len().max(1)];
+        prop_assert_eq!(&server_events_lent(&bytes, ReceiveMode::Message, &whole, &[false], &lend, &stop), &expected);
+        prop_assert_eq!(&server_events_lent(&bytes, ReceiveMode::Message, &sizes, &zero_copy, &lend, &stop), &expected);
     }
 }
 

@@ -9,6 +9,7 @@
 //! The receive path lives in `recv.rs`, the send queue in `send.rs`, deadlines in `timers.rs`.
 
 mod buffer;
+mod events;
 #[cfg(feature = "deflate")]
 mod inflate;
 mod recv;
@@ -21,9 +22,9 @@ use crate::error::{Error, SendError};
 use crate::random::RandomSource;
 use crate::utf8::Utf8Bytes;
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
 use bytes::Bytes;
 
+pub use events::{EventRef, MessageRef};
 pub(crate) use send::SendQueue;
 
 /// Which end of the connection this is. Clients mask what they send; servers must not.
@@ -152,7 +153,7 @@ pub struct Connection {
     state: State,
     recv: recv::Receiver,
     send: SendQueue,
-    events: VecDeque<Event>,
+    events: events::EventQueue,
     timers: timers::Timers,
     error: Option<Error>,
     /// The peer's close frame, echoed when the application takes its `Event::Close`.
@@ -230,7 +231,7 @@ impl Connection {
             recv: recv::Receiver::new(role, config.read_buffer_size),
             send: SendQueue::new(role, random),
             state: State::Open,
-            events: VecDeque::new(),
+            events: events::EventQueue::default(),
             timers,
             error: None,
             close_reply: None,
@@ -341,12 +342,14 @@ impl Connection {
     /// ```
     #[must_use]
     pub fn buffer_capacity(&self) -> usize {
-        self.recv.buf.capacity() + self.send.capacity() + self.events.capacity() * core::mem::size_of::<Event>()
+        self.recv.buf.capacity() + self.send.capacity() + self.events.allocated()
     }
 
     // ----- outputs -----
 
     /// The next event, if any. Taking the peer's [`Event::Close`] queues the close reply.
+    ///
+    /// [`poll_event_ref`](Self::poll_event_ref) lends the same events instead.
     #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
         match self.events.pop_front() {
@@ -358,23 +361,61 @@ impl Connection {
             }
             Some(event) => Some(event),
             None if self.failure_close.is_none() && !self.recv.paused => None,
-            None => self.no_more_events(),
+            None => {
+                self.no_more_events();
+                self.poll_event()
+            }
         }
     }
 
+    /// The next event, if any, lent rather than handed over: the same events as
+    /// [`poll_event`](Self::poll_event), in the same order (the two can be mixed), with the
+    /// same effects, but with payloads borrowed from the connection until it is used again.
+    ///
+    /// An unfragmented, uncompressed message of less than 64 KiB that arrived whole is lent
+    /// as a slice of the receive buffer: no reference count taken and dropped, as the
+    /// [`Bytes`] of an owned [`Message`] needs — a good part of what a short message costs.
+    /// For code that handles a message where it receives it (parses it, copies it into its
+    /// own buffers) and does not keep it.
+    ///
+    /// ```
+    /// use wscore::{Config, Connection, EventRef};
+    /// let mut conn = Connection::server(Config::default());
+    /// // Two masked text frames, "hi" and "ho" (key 0).
+    /// conn.receive(&[0x81, 0x82, 0, 0, 0, 0, b'h', b'i', 0x81, 0x82, 0, 0, 0, 0, b'h', b'o']).unwrap();
+    /// let mut seen = Vec::new();
+    /// while let Some(event) = conn.poll_event_ref() {
+    ///     if let EventRef::Message(message) = event {
+    ///         seen.push(message.as_str().unwrap().to_owned());
+    ///     }
+    /// }
+    /// assert_eq!(seen, ["hi", "ho"]);
+    /// ```
+    #[inline]
+    pub fn poll_event_ref(&mut self) -> Option<EventRef<'_>> {
+        if self.events.is_empty() && (self.failure_close.is_some() || self.recv.paused) {
+            self.no_more_events();
+        }
+        if self.close_reply.is_some() && self.events.front_is_close() {
+            if let Some(reply) = self.close_reply.take() {
+                self.send_close_reply(reply);
+            }
+        }
+        self.events.lend_front()
+    }
+
     /// The event queue ran dry: queue the close frame of a failure that waited for the events
-    /// before it, or resume paused inflation.
+    /// before it, or resume paused inflation (which may queue more, or pause again once it
+    /// has).
     #[cold]
-    fn no_more_events(&mut self) -> Option<Event> {
+    fn no_more_events(&mut self) {
         if let Some(frame) = self.failure_close.take() {
             self.send.push_close(Some(&frame));
         }
         #[cfg(feature = "deflate")]
         if self.recv.paused {
             self.resume_if_paused();
-            return self.poll_event();
         }
-        None
     }
 
     /// Whether the driver should shut the transport down now (after writing out
@@ -840,9 +881,7 @@ impl Connection {
         }
         self.recv.spare_message = None;
         self.send.release_if_empty();
-        if self.events.is_empty() {
-            self.events = VecDeque::new();
-        }
+        self.events.release_if_empty();
     }
 
     /// Whether output is waiting to be written.

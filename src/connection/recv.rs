@@ -12,7 +12,7 @@ use crate::error::{Error, ProtocolError};
 use crate::frame::{FrameHeader, OpCode};
 use crate::mask::{apply_mask, apply_mask_checking};
 use crate::utf8::{Utf8Bytes, Utf8Validator};
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 /// An empty receive buffer keeps at most this many reads' worth of room; beyond that its
 /// allocation is let go and room allocated again on demand, so an idle connection does not keep
@@ -251,34 +251,18 @@ impl Connection {
     /// invalid UTF-8, found after unmasking in place.
     ///
     /// Up to [`BATCH`] frames are unmasked and validated in place first; then the bytes they
-    /// span leave the buffer as one shared chunk and each message is a slice of it: one
-    /// reference count per message instead of a buffer split.
+    /// span leave the buffer as one shared chunk, queued with the place of each message in it
+    /// (which becomes a slice of the chunk when the application takes it): one reference count
+    /// per message instead of a buffer split, none for the chunk's last.
     ///
     /// `Ok(n)`, n > 0: the next frame is a short binary one still arriving, left for a later
     /// call to take whole ([`WAIT_WHOLE_MAX`]) once the buffer holds its `n` bytes.
     #[inline]
     fn whole_frames(&mut self) -> Result<usize, ProtocolError> {
         loop {
-            // (payload start, payload length) within the scanned bytes; bit i of `text`: frame i
-            // is text.
-            let mut found = [(0u32, 0u32); BATCH];
-            let mut text = 0u64;
-            let (count, scanned, end) = self.scan_whole_frames(&mut found, &mut text);
-            match count {
-                0 => {}
-                1 => {
-                    // One frame: the split itself is the message.
-                    let mut frame = self.recv.buf.split_to(scanned);
-                    frame.advance(found[0].0 as usize);
-                    self.push_message(frame.freeze(), text & 1 != 0);
-                }
-                _ => {
-                    let chunk = self.recv.buf.split_to(scanned).freeze();
-                    for (i, &(start, len)) in found[..count].iter().enumerate() {
-                        let (start, len) = (start as usize, len as usize);
-                        self.push_message(chunk.slice(start..start + len), text >> i & 1 != 0);
-                    }
-                }
+            let (count, scanned, end) = self.scan_whole_frames();
+            if count > 0 {
+                self.events.push_frames(self.recv.buf.split_to(scanned).freeze(), count);
             }
             match end {
                 ScanEnd::Full => {}
@@ -289,11 +273,11 @@ impl Connection {
         }
     }
 
-    /// Unmasks and validates up to `found.len()` whole frames at the front of the buffer (see
+    /// Unmasks and validates up to [`BATCH`] whole frames at the front of the buffer (see
     /// [`whole_frames`](Self::whole_frames)). Returns how many, the bytes they span, and why it
     /// stopped there.
     #[inline]
-    fn scan_whole_frames(&mut self, found: &mut [(u32, u32); BATCH], text: &mut u64) -> (usize, usize, ScanEnd) {
+    fn scan_whole_frames(&mut self) -> (usize, usize, ScanEnd) {
         let masked = self.recv.role == Role::Server;
         let mask_len = if masked { 4 } else { 0 };
         let limit = self.config.max_frame_size.min(self.config.max_message_size);
@@ -301,7 +285,7 @@ impl Connection {
         let ascii_until = if masked { self.recv.buf.ascii_until() } else { 0 };
         let data = self.recv.buf.data_mut();
         let mut at = 0;
-        for (i, slot) in found.iter_mut().enumerate() {
+        for i in 0..BATCH {
             let rest = &mut data[at..];
             let [b0, b1, ..] = *rest else { return (i, at, ScanEnd::Other) };
             // FIN, no RSV bit, text or binary; the mask bit as the role requires.
@@ -346,19 +330,10 @@ impl Connection {
                 if !ascii && crate::utf8::validate(payload).is_err() {
                     return (i, at, ScanEnd::InvalidUtf8);
                 }
-                *text |= 1 << i;
             }
-            // Frames are under 64 KiB and there are at most BATCH of them: offsets fit.
-            *slot = ((at + header_len) as u32, len as u32);
             at += total;
         }
-        (found.len(), at, ScanEnd::Full)
-    }
-
-    #[inline]
-    fn push_message(&mut self, payload: Bytes, text: bool) {
-        let message = if text { Message::Text(Utf8Bytes::from_validated(payload)) } else { Message::Binary(payload) };
-        self.events.push_back(Event::Message(message));
+        (BATCH, at, ScanEnd::Full)
     }
 
     /// Parses and checks the next frame header. `Ok(false)`: need more bytes.
