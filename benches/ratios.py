@@ -12,6 +12,7 @@ summary gives the geometric mean of each ratio over the rows shown.
     python3 benches/ratios.py decode/binary        # groups whose name contains the filter
     python3 benches/ratios.py --markdown encode    # a Markdown table
     python3 benches/ratios.py --stat median        # median instead of criterion's headline estimate
+    python3 benches/ratios.py --subject wscore_ref decode   # ratios against lent events instead
 """
 
 import argparse
@@ -94,6 +95,8 @@ def fmt_rate(bytes_per_element, seconds):
 
 
 def main():
+    global SUBJECT
+    SUBJECT = ARGS.subject
     root = ARGS.criterion_dir
     if not os.path.isdir(root):
         sys.exit(f"no criterion results at {root}: run `cargo bench` first")
@@ -114,7 +117,7 @@ def main():
     others = sorted({f for k in keys for f in results[k] if f not in (SUBJECT, BASELINE)},
                     key=lambda f: (ORDER.index(f) if f in ORDER else len(ORDER), f))
 
-    header = ["group", "param", "wscore/elem", "wscore rate"] + [f"{f}/ws" for f in others] + ["ws/baseline"]
+    header = ["group", "param", f"{SUBJECT}/elem", f"{SUBJECT} rate"] + [f"{f}/ws" for f in others] + ["ws/baseline"]
     rows = []
     logs = {column: [] for column in header[4:]}
     for key in keys:
@@ -170,5 +173,7 @@ if __name__ == "__main__":
     parser.add_argument("--criterion-dir", default=os.path.join(here, "..", "target", "criterion"))
     parser.add_argument("--stat", choices=["headline", "slope", "mean", "median"], default="headline")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument("--subject", default=SUBJECT,
+                        help="the function the others are compared with (default: wscore; e.g. wscore_ref)")
     ARGS = parser.parse_args()
     main()
