@@ -181,8 +181,10 @@ fn mask_blocks_into<const ASCII: bool>(to: &mut [core::mem::MaybeUninit<u8>], fr
 /// The key as seen from `offset` bytes into the payload.
 #[inline(always)]
 fn rotate(key: [u8; 4], offset: usize) -> [u8; 4] {
-    let shift = offset % 4;
-    [key[shift], key[(shift + 1) % 4], key[(shift + 2) % 4], key[(shift + 3) % 4]]
+    // Byte i of the result is byte (i + offset) % 4 of the key: a rotation of the key read as
+    // a little-endian word, in registers.
+    let shift = (offset % 4) as u32 * 8;
+    u32::from_le_bytes(key).rotate_right(shift).to_le_bytes()
 }
 
 /// The 8 bytes of `from` XORed with `key64` (a key repeated twice); with `ASCII`, ORed into
@@ -249,7 +251,17 @@ fn mask_blocks<const ASCII: bool>(buf: &mut [u8], key: [u8; 4]) -> u64 {
             chunk.copy_from_slice(&masked);
         }
     }
-    seen.iter().fold(mask_words::<ASCII>(blocks.into_remainder(), key), |all, word| all | word)
+    // Half a block more, if there is one, at the vectors' width too.
+    let mut rest = blocks.into_remainder();
+    if rest.len() >= 32 {
+        let (half, tail) = rest.split_at_mut(32);
+        for (chunk, seen) in half.chunks_exact_mut(8).zip(&mut seen) {
+            let masked = mask_word::<ASCII>(chunk, key64, seen);
+            chunk.copy_from_slice(&masked);
+        }
+        rest = tail;
+    }
+    seen.iter().fold(mask_words::<ASCII>(rest, key), |all, word| all | word)
 }
 
 /// A long payload. Past a few KiB, the bytes before the first 32-byte boundary go first, so
@@ -257,7 +269,10 @@ fn mask_blocks<const ASCII: bool>(buf: &mut [u8], key: [u8; 4]) -> u64 {
 /// so it rarely is); below that, unaligned vectors cost less than the detour.
 /// With `ASCII`, returns the OR of all the bytes it leaves, as [`mask_words`].
 fn mask_long<const ASCII: bool>(buf: &mut [u8], key: [u8; 4]) -> u64 {
-    let head = if buf.len() >= ALIGN_MIN { buf.as_ptr().align_offset(32).min(buf.len()) } else { 0 };
+    if buf.len() < ALIGN_MIN {
+        return vector::mask::<ASCII>(buf, key);
+    }
+    let head = buf.as_ptr().align_offset(32).min(buf.len());
     let (front, rest) = buf.split_at_mut(head);
     mask_words::<ASCII>(front, key) | vector::mask::<ASCII>(rest, rotate(key, head))
 }
