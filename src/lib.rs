@@ -37,7 +37,9 @@
 //! 1. **write** the bytes in [`transmit`](Connection::transmit) (then
 //!    [`advance_transmit`](Connection::advance_transmit) by what was written);
 //! 2. **pull events** with [`poll_event`](Connection::poll_event) until `None` — taking the
-//!    peer's [`Event::Close`] queues the close reply, so write again afterwards;
+//!    peer's [`Event::Close`] queues the close reply, so write again afterwards. Or borrow
+//!    them with [`poll_event_ref`](Connection::poll_event_ref): the same events as
+//!    [`EventRef`]s, a short message lent as a slice of the receive buffer;
 //! 3. **shut the transport down** when [`should_close_transport`](Connection::should_close_transport)
 //!    says so — ideally the sending side first, then reading and discarding until the peer's
 //!    end of stream or [`linger_deadline`](Connection::linger_deadline), so that a reset

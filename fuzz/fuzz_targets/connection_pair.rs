@@ -136,9 +136,17 @@ struct Side {
     receiving: Option<(MessageKind, Vec<u8>)>,
     /// The most one operation added to the output.
     max_op_cost: usize,
+    /// The next event taken is lent (`poll_event_ref`) rather than handed over: they alternate.
+    lend_next: bool,
 }
 
 impl Side {
+    /// The next event, lent and copied or handed over in turn (the two must agree).
+    fn take_event(&mut self) -> Option<Event> {
+        self.lend_next = !self.lend_next;
+        if self.lend_next { self.conn.poll_event_ref().map(|event| event.to_event()) } else { self.conn.poll_event() }
+    }
+
     fn new(conn: Connection, knobs: SideKnobs) -> Self {
         Self {
             conn,
@@ -148,6 +156,7 @@ impl Side {
             sent: VecDeque::new(),
             sent_bytes: 0,
             sending: None,
+            lend_next: false,
             carry: Vec::new(),
             receiving: None,
             max_op_cost: 0,
@@ -188,7 +197,7 @@ impl Harness {
 
     /// Takes events from side `i` and checks messages against what the peer sent.
     fn drain(&mut self, i: usize) {
-        while let Some(event) = self.sides[i].conn.poll_event() {
+        while let Some(event) = self.sides[i].take_event() {
             wscore_fuzz::debug(|| format!("{} event {event:?}", name(i)));
             self.transcript.push(Record::Event(i, event.clone()));
             let message = match event {
