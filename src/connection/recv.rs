@@ -174,6 +174,13 @@ impl Receiver {
         })
     }
 
+    /// Whether `n` more bytes, short input, would still leave the buffer short of what
+    /// processing needs ([`need`](Self::need)): then they need only be copied in.
+    #[inline(always)]
+    pub(super) fn waits_beyond(&self, n: usize) -> bool {
+        n < crate::mask::FUSED_MIN && self.buf.len() + n < self.need
+    }
+
     /// Drops all input (after a failure or the peer's close).
     pub(super) fn discard(&mut self) {
         self.buf.clear();
