@@ -451,8 +451,9 @@ impl Connection {
     pub fn receive(&mut self, data: &[u8]) -> Result<(), Error> {
         // A few more bytes of what the buffer waits for (a header, a short frame to be taken
         // whole, the next step of a long one) that do not complete it: only copied, without a
-        // pass of the receive path (reads of a byte or two cost half as much).
-        if self.recv.waits_beyond(data.len()) && self.accepts_input() && self.error.is_none() {
+        // pass of the receive path (reads of a byte or two cost half as much). A failed
+        // connection accepts no input, so its error is returned below.
+        if self.recv.waits_beyond(data.len()) && self.accepts_input() {
             self.recv.buf.extend(data);
             return Ok(());
         }
