@@ -29,9 +29,11 @@
 //! 4. every message carries its own checksum (binary: the first 8 bytes are the FNV-1a hash of
 //!    the rest; text: the first 16 characters are that hash in hex), and every echo is checked
 //!    against the message sent (kind, length, hash) in order;
-//! 5. after every round, reads the server's RSS; after the last round, fails if it grew more
-//!    than the tolerance over the RSS after round 1 and by more than 4 MiB (growth after the
-//!    warm-up means a leak; a few MiB are allocator slack for the largest messages);
+//! 5. after every round, reads the server's RSS (the least of its readings over the next
+//!    half second, so that buffers of the last echoes, let go moments later, do not count);
+//!    after the last round, fails if it grew more than the tolerance over the RSS after
+//!    round 1 and by more than 4 MiB (growth after the warm-up means a leak; a few MiB are
+//!    allocator slack for the largest messages);
 //! 6. closes every connection with 1000 and prints `N passed, M failed`: one check per echoed
 //!    message, per connection that must close cleanly, and the RSS check. Exits 0 only if
 //!    nothing failed.
@@ -560,6 +562,25 @@ fn rss_kib(pid: u32) -> Result<u64, String> {
         .ok_or_else(|| format!("no VmRSS for {pid}"))
 }
 
+/// How long the server's RSS is watched after a round, and how often it is read meanwhile.
+const RSS_SETTLE: Duration = Duration::from_millis(500);
+const RSS_SAMPLE_EVERY: Duration = Duration::from_millis(50);
+
+/// The server's RSS once the round's traffic has stopped: the smallest of the readings taken
+/// over [`RSS_SETTLE`]. Right after a round the server may still hold the buffers of its last
+/// large echoes (the tokio server lets an idle connection's buffers go after its
+/// `buffer_release_delay`, 100 ms by default), so a single reading then says as much about
+/// timing as about leaks; what a leak holds stays held through every reading.
+async fn settled_rss_kib(pid: u32) -> Result<u64, String> {
+    let mut least = rss_kib(pid)?;
+    let until = StdInstant::now() + RSS_SETTLE;
+    while StdInstant::now() < until {
+        tokio::time::sleep(RSS_SAMPLE_EVERY).await;
+        least = least.min(rss_kib(pid)?);
+    }
+    Ok(least)
+}
+
 // ----- main -----
 
 #[tokio::main]
@@ -674,9 +695,9 @@ async fn run(options: &Options) -> (usize, usize) {
             mib(total.bytes_received) / elapsed.as_secs_f64().max(1e-9)
         );
         if let Some(pid) = options.server_pid {
-            match rss_kib(pid) {
+            match settled_rss_kib(pid).await {
                 Ok(rss) => {
-                    print!(", server RSS {rss} KiB");
+                    print!(", server RSS {rss} KiB (least over {RSS_SETTLE:?} after)");
                     if round > 0 {
                         rss_after.push(rss);
                     }
