@@ -127,12 +127,7 @@ impl FrameHeader {
                 return Err(ProtocolError::ControlFrameTooLong);
             }
         }
-        let ext_len = match len7 {
-            126 => 2,
-            127 => 8,
-            _ => 0,
-        };
-        let header_len = 2 + ext_len + if masked { 4 } else { 0 };
+        let header_len = header_len_for(b1);
         if buf.len() < header_len {
             return Ok(None);
         }
@@ -158,8 +153,9 @@ impl FrameHeader {
             }
             short => u64::from(short),
         };
+        // The key is the header's last four bytes.
         let mask = masked.then(|| {
-            let at = 2 + ext_len;
+            let at = header_len - 4;
             [buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]
         });
         Ok(Some((Self { fin, rsv, opcode, mask, payload_len }, header_len)))
@@ -225,32 +221,40 @@ pub(crate) fn frame_len(buf: &[u8]) -> Option<usize> {
     header_len.checked_add(payload_len)
 }
 
-/// The length of the frame header at the front of `buf`, as far as its first two bytes tell
-/// (2 while they are not both there).
-pub(crate) fn header_len(buf: &[u8]) -> usize {
-    let [_, b1, ..] = *buf else { return 2 };
-    let mask_len = if b1 & 0x80 != 0 { 4 } else { 0 };
+/// The length of a frame header whose second byte is `b1`: the two first bytes, the extended
+/// payload length its 7-bit length calls for (§5.2), and the masking key if its mask bit is set.
+#[inline]
+const fn header_len_for(b1: u8) -> usize {
     let ext_len = match b1 & 0x7F {
         126 => 2,
         127 => 8,
         _ => 0,
     };
-    2 + ext_len + mask_len
+    2 + ext_len + if b1 & 0x80 != 0 { 4 } else { 0 }
+}
+
+/// The length of the frame header at the front of `buf`, as far as its first two bytes tell
+/// (2 while they are not both there).
+pub(crate) fn header_len(buf: &[u8]) -> usize {
+    match *buf {
+        [_, b1, ..] => header_len_for(b1),
+        _ => 2,
+    }
 }
 
 /// [`frame_len`] in two parts: the header's length (masking key included) and the payload's.
 #[inline]
 pub(crate) fn frame_extent(buf: &[u8]) -> Option<(usize, usize)> {
     let [_, b1, ..] = *buf else { return None };
-    let mask_len = if b1 & 0x80 != 0 { 4 } else { 0 };
-    let (payload_len, header_len) = match b1 & 0x7F {
-        126 => (u64::from(u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?])), 4 + mask_len),
-        127 => (u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?), 10 + mask_len),
-        short => (u64::from(short), 2 + mask_len),
-    };
+    let header_len = header_len_for(b1);
     if buf.len() < header_len {
         return None;
     }
+    let payload_len = match b1 & 0x7F {
+        126 => u64::from(u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?])),
+        127 => u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?),
+        short => u64::from(short),
+    };
     Some((header_len, usize::try_from(payload_len).ok()?))
 }
 
