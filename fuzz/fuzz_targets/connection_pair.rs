@@ -522,7 +522,7 @@ impl Harness {
                 let data = data[..data.len().min(125)].to_vec();
                 bytes.extend(frame(true, false, OpCode::Ping, &data, mask));
                 expected.push(Event::Ping(data.into()));
-            } else if (usize::from(sizes) + k) % 3 == 0 {
+            } else if (usize::from(sizes) + k).is_multiple_of(3) {
                 bytes.extend(frame(true, false, OpCode::Binary, &data, mask));
                 expected.push(Event::Message(Message::Binary(data.into())));
             } else {

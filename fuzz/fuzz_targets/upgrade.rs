@@ -204,8 +204,7 @@ fn check_response(
     protocol: Option<&str>,
     config: &Config,
     deflate_config: Option<&DeflateConfig>,
-    response: &wscore::UpgradeResponse,
-    conn: &Connection,
+    (response, conn): &(wscore::UpgradeResponse, Connection),
 ) {
     assert_eq!(conn.role(), Role::Server);
     assert_eq!(conn.protocol(), protocol);
@@ -371,15 +370,15 @@ fn arbitrary_request(
     let verdict = server.validate(version, request.clone());
     wscore_fuzz::debug(|| format!("{version:?} {request:?}\n-> {verdict:?}"));
 
-    if version == HttpVersion::Http11 {
-        if let Some(bytes) = http11_bytes(&request) {
-            let mut hs = ServerHandshake::new(server.config().clone()).origin_policy(origin_policy(plan.origin));
-            let parsed = hs.receive(&bytes);
-            match (&verdict, parsed) {
-                (Ok(pending), Ok(Some(parsed))) => assert_eq!(pending.request(), parsed),
-                (Err(a), Err(b)) => assert_eq!(*a, b, "ServerHandshake disagrees"),
-                (a, b) => panic!("validate says {a:?}, ServerHandshake {b:?} on {:?}", String::from_utf8_lossy(&bytes)),
-            }
+    if version == HttpVersion::Http11
+        && let Some(bytes) = http11_bytes(&request)
+    {
+        let mut hs = ServerHandshake::new(server.config().clone()).origin_policy(origin_policy(plan.origin));
+        let parsed = hs.receive(&bytes);
+        match (&verdict, parsed) {
+            (Ok(pending), Ok(Some(parsed))) => assert_eq!(pending.request(), parsed),
+            (Err(a), Err(b)) => assert_eq!(*a, b, "ServerHandshake disagrees"),
+            (a, b) => panic!("validate says {a:?}, ServerHandshake {b:?} on {:?}", String::from_utf8_lossy(&bytes)),
         }
     }
 
@@ -392,7 +391,7 @@ fn arbitrary_request(
     // A subprotocol with CR or LF is refused even if offered: no header could name it.
     let offered = protocol.as_ref().is_none_or(|p| request.protocols().contains(&p.as_str()) && !has_newline(p));
     match pending.accept(accept) {
-        Ok((response, conn)) => {
+        Ok(accepted) => {
             assert!(offered, "accepted a subprotocol that was not offered");
             check_response(
                 version,
@@ -401,8 +400,7 @@ fn arbitrary_request(
                 protocol.as_deref(),
                 server.config(),
                 server_deflate,
-                &response,
-                &conn,
+                &accepted,
             );
         }
         Err(err) => {
@@ -583,7 +581,7 @@ fn pair(plan: &Plan, server: &ServerUpgrade, accept_headers: &[(String, String)]
         (Err(err), Some(false)) => panic!("the client refused a real server's answer ({err:?}): {response:?}"),
     };
     assert_eq!(client_conn.role(), Role::Client);
-    if plan.mutation % 12 == 0 {
+    if plan.mutation.is_multiple_of(12) {
         assert_eq!(client_conn.protocol(), server_conn.protocol());
         assert_eq!(client_conn.deflate_params().is_some(), server_conn.deflate_params().is_some());
     }
