@@ -91,10 +91,11 @@ for spec in std_echo_server:$PORT_BASE:1000 tokio_echo_server:$((PORT_BASE + 1))
     # largest block freed so far and keeps freed heap memory resident, so its RSS after a round
     # was the high-water mark of how many connections happened to hold a large message at once:
     # 10 runs of the same seed grew by 0-7.6 MiB between rounds 1 and 3 (2 over the slack),
-    # each flat after its jump. Pinned, they grew by at most 2.3 MiB, and a 10-round run stayed
-    # flat from round 1 on. The multi-threaded servers keep glibc's defaults: their growth stays well
-    # inside the 25 % tolerance, and with the threshold pinned, fragmentation across their
-    # threads' arenas shows as a steady creep instead (tokio: about 0.8 MiB a round).
+    # each flat after its jump. Pinned, 18 runs grew by at most 2.5 MiB, and a 10-round run
+    # stayed flat from round 1 on. The multi-threaded servers keep glibc's defaults: their
+    # growth stays well inside the 25 % tolerance, and with the threshold pinned, fragmentation
+    # across their threads' arenas shows as a steady creep instead (tokio: about 0.8 MiB a
+    # round).
     allocator=()
     if [ "$name" = embedded_echo_server ]; then allocator=(env MALLOC_MMAP_THRESHOLD_=4096); fi
     "${allocator[@]}" "$bin/$name" "127.0.0.1:$port" >"$log" 2>&1 &

@@ -221,7 +221,7 @@ pub(crate) fn frame_len(buf: &[u8]) -> Option<usize> {
     header_len.checked_add(payload_len)
 }
 
-/// The length of a frame header whose second byte is `b1`: the two first bytes, the extended
+/// The length of a frame header whose second byte is `b1`: the first two bytes, the extended
 /// payload length its 7-bit length calls for (§5.2), and the masking key if its mask bit is set.
 #[inline]
 const fn header_len_for(b1: u8) -> usize {
