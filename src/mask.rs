@@ -317,7 +317,10 @@ mod vector {
         super::mask_blocks::<ASCII>(buf, key)
     }
 
+    /// Inlined into its callers, so that a copy per frame of a batch costs the check and one
+    /// call, not a call to a wrapper that then saves registers for another.
     #[cfg(all(feature = "std", target_arch = "x86_64", not(target_feature = "avx2")))]
+    #[inline(always)]
     pub(super) fn copy<const ASCII: bool>(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4]) -> bool {
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: `copy_avx2` only requires the CPU to support AVX2, checked just above.
@@ -327,8 +330,15 @@ mod vector {
                 copy_avx2::<ASCII>(dst, src, key)
             }
         } else {
-            super::copy_blocks::<ASCII>(dst, src, key)
+            copy_sse2::<ASCII>(dst, src, key)
         }
+    }
+
+    /// [`copy_blocks`](super::copy_blocks) without AVX2, out of line.
+    #[cfg(all(feature = "std", target_arch = "x86_64", not(target_feature = "avx2")))]
+    #[inline(never)]
+    fn copy_sse2<const ASCII: bool>(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4]) -> bool {
+        super::copy_blocks::<ASCII>(dst, src, key)
     }
 
     /// [`copy_blocks`](super::copy_blocks) compiled with AVX2.

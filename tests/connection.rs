@@ -632,6 +632,73 @@ fn text_fed_whole_is_validated_whatever_its_ascii_check_while_copied_found() {
 }
 
 #[test]
+fn frames_checked_while_copied_fail_where_the_general_path_would() {
+    // Over 16 KiB fed at once: whole frames of 256 bytes and more are unmasked and checked as
+    // they are copied in, and a run of them that are simply messages is handed out without a
+    // second look. Whatever follows such a run, valid or breaking a rule, comes out as it
+    // would from any other split, with the run's messages before it.
+    let run_len = 34;
+    let run: Vec<u8> = (0..run_len).flat_map(|i| masked(0x82, &[i as u8; 500])).collect();
+    let before: Vec<Event> = (0..run_len).map(|i| binary(&[i as u8; 500])).collect();
+    let multi = format!("{}κόσμε", "a".repeat(400));
+    let ascii = "a".repeat(300);
+    let after = [
+        masked(0x81, multi.as_bytes()),
+        masked(0x81, ascii.as_bytes()),
+        masked(0x02, &[1; 300]),
+        masked(0x89, b"hi"),
+        masked(0x80, &[2; 300]),
+        masked(0x82, &[3; 300]),
+    ];
+    let mut expected = before.clone();
+    expected.extend([
+        text(&multi),
+        text(&ascii),
+        ping(b"hi"),
+        binary(&[[1; 300], [2; 300]].concat()),
+        binary(&[3; 300]),
+    ]);
+    let mut conn = server();
+    conn.receive(&[run.clone(), after.concat()].concat()).unwrap();
+    assert_eq!(drain_events(&mut conn), expected);
+
+    // A 300-byte payload with a 64-bit length: not minimal.
+    let mut non_minimal = vec![0x82, 0x80 | 127, 0, 0, 0, 0, 0, 0, 0x01, 0x2C, 0, 0, 0, 0];
+    non_minimal.extend_from_slice(&[0; 300]);
+    let mut invalid_after_multibyte = masked(0x81, multi.as_bytes());
+    invalid_after_multibyte.extend(masked(0x81, &[0xFF; 300]));
+    let mut events_then_invalid = before.clone();
+    events_then_invalid.push(text(&multi));
+    for (bad, error, code, events) in [
+        (masked(0x81, &[0xFF; 300]), ProtocolError::InvalidUtf8, 1007, &before),
+        (invalid_after_multibyte, ProtocolError::InvalidUtf8, 1007, &events_then_invalid),
+        (masked(0xC2, &[0; 300]), ProtocolError::ReservedBits, 1002, &before),
+        (unmasked(0x82, &[0; 300]), ProtocolError::UnmaskedFrame, 1002, &before),
+        (masked(0x80, &[0; 300]), ProtocolError::UnexpectedContinuation, 1002, &before),
+        (
+            masked(0x02, &[0; 300]).into_iter().chain(masked(0x82, &[0; 300])).collect(),
+            ProtocolError::ExpectedContinuation,
+            1002,
+            &before,
+        ),
+        (non_minimal, ProtocolError::NonMinimalLength(300), 1002, &before),
+    ] {
+        assert_server_fails(&[run.clone(), bad].concat(), error, code, events);
+    }
+    // Over the frame size limit, right after a run within it.
+    fn limited() -> Connection {
+        Connection::server(Config::default().max_frame_size(600))
+    }
+    harness::assert_fails(
+        limited,
+        &[run.clone(), masked(0x82, &[0; 601])].concat(),
+        ProtocolError::FrameTooLarge { size: 601, limit: 600 },
+        1009,
+        &before,
+    );
+}
+
+#[test]
 fn text_unmasked_in_place_is_validated_whatever_its_ascii_check_found() {
     // Unmasking text in the buffer also checks it for ASCII, and ASCII after a complete code
     // point is not validated again: at every length around the word, tail and vector

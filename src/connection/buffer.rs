@@ -57,6 +57,12 @@ pub(super) struct ReceiveBuffer {
     /// [`FUSED_MIN`](crate::mask::FUSED_MIN) bytes was unmasked while copied and is all ASCII
     /// (see [`holds_ascii`]). Moves with the front of the data.
     ascii_until: usize,
+    /// The data up to here is [`ready_frames`](Self::ready_frames) whole frames, unmasked and
+    /// checked (see [`extend_unmasking`](Self::extend_unmasking)). Cleared when anything else
+    /// takes data from the front.
+    ready: usize,
+    /// How many frames [`ready`](Self::ready) covers (0: none).
+    ready_frames: usize,
 }
 
 /// Whether the payload of `len` bytes at `at` in the data, of a masked text or continuation
@@ -78,6 +84,8 @@ impl ReceiveBuffer {
             offer: MIN_ROOM,
             offered: 0,
             ascii_until: 0,
+            ready: 0,
+            ready_frames: 0,
         }
     }
 
@@ -124,9 +132,19 @@ impl ReceiveBuffer {
     /// in the copy, so that unmasking it again (XOR with a zero key) is nothing. Text and
     /// continuation frames are also checked for ASCII while copied: up to the first that is
     /// not, [`holds_ascii`] tells, so that they need not be read again to be
-    /// validated. Everything else is copied as it is, to be checked and unmasked as usual;
-    /// nothing is checked here.
-    pub(super) fn extend_unmasking(&mut self, data: &[u8]) {
+    /// validated. Everything else is copied as it is, to be checked and unmasked as usual.
+    ///
+    /// Copies whole frames up to `step` bytes (at least one frame), or all of `data` if its
+    /// first frame is not whole, and returns how much it copied: one walk over the headers
+    /// both cuts the input into cache-sized steps and copies it.
+    ///
+    /// With `batch` (no message in progress, messages received whole), whole frames that
+    /// [`Connection::whole_frames`](super::Connection) would take as they are — unfragmented,
+    /// uncompressed text or binary with a 16-bit length, at most `batch`'s limit long, text
+    /// valid UTF-8 — are also checked here, up to the first that is not one (or is shorter
+    /// than `FUSED_MIN`): [`take_ready`](Self::take_ready) hands them over without a second
+    /// walk over their headers.
+    pub(super) fn extend_unmasking(&mut self, data: &[u8], step: usize, batch: Option<usize>) -> usize {
         debug_assert_eq!(self.len, 0, "input unmasked while copied starts the buffer's data");
         self.reuse_or_release(data.len());
         // Copying unmasked bytes needs the room after the data as it is, uninitialized.
@@ -137,34 +155,74 @@ impl ReceiveBuffer {
         // that is not ASCII. (The buffer was empty: positions in `data` are positions in it.)
         let mut vouching = true;
         let mut ascii_until = 0;
+        let (mut checking, limit) = (batch.is_some(), batch.unwrap_or(0));
+        let (mut ready, mut ready_frames) = (0, 0);
         while let Some((header_len, payload_len)) = crate::frame::frame_extent(&data[at..]) {
             let payload_at = at + header_len;
             let Some(end) = payload_at.checked_add(payload_len).filter(|&end| end <= data.len()) else {
                 break;
             };
-            let masked = data[at + 1] & 0x80 != 0;
-            if masked && payload_len >= crate::mask::FUSED_MIN {
+            if at > 0 && end > step {
+                break;
+            }
+            let header = &data[at..payload_at];
+            let [b0, b1, ..] = *header else { break };
+            if let ([.., k0, k1, k2, k3], true) = (header, b1 & 0x80 != 0 && payload_len >= crate::mask::FUSED_MIN) {
                 let key_at = payload_at - 4;
-                let key = [data[key_at], data[key_at + 1], data[key_at + 2], data[key_at + 3]];
-                self.bytes.extend_from_slice(&data[plain..key_at]);
-                self.bytes.extend_from_slice(&[0; 4]);
+                let key = [*k0, *k1, *k2, *k3];
+                if let (true, &[h0, h1, h2, h3, _, _, _, _]) = (plain == at, header) {
+                    // The usual header (16-bit length) right after a frame copied this way: one
+                    // 8-byte store rather than a call to copy a few bytes.
+                    self.bytes.extend_from_slice(&[h0, h1, h2, h3, 0, 0, 0, 0]);
+                } else {
+                    self.bytes.extend_from_slice(&data[plain..key_at]);
+                    self.bytes.extend_from_slice(&[0; 4]);
+                }
+                let copied = self.bytes.len();
                 let payload = &data[payload_at..end];
                 // Uncompressed text or continuation (of text, or of what it need not know).
-                if data[at] & 0x7F <= 1 && vouching {
-                    vouching = crate::mask::extend_masked_checking::<true>(&mut self.bytes, payload, key, 0);
+                let mut ascii = false;
+                if b0 & 0x7F <= 1 && vouching {
+                    ascii = crate::mask::extend_masked_checking::<true>(&mut self.bytes, payload, key, 0);
+                    vouching = ascii;
                 } else {
                     crate::mask::extend_masked(&mut self.bytes, payload, key, 0);
                 }
+                // What `scan_whole_frames` takes: FIN, no RSV bit, binary or valid text, masked
+                // with a (minimal: `FUSED_MIN` > 125) 16-bit length, within the limit.
+                checking = checking
+                    && b1 == 0x80 | 126
+                    && payload_len <= limit
+                    && (b0 == 0x82 || (b0 == 0x81 && (ascii || crate::utf8::validate(&self.bytes[copied..]).is_ok())));
+                if checking {
+                    (ready, ready_frames) = (end, ready_frames + 1);
+                }
                 plain = end;
+            } else {
+                checking = false;
             }
             at = end;
             if vouching {
                 ascii_until = at;
             }
         }
-        self.bytes.extend_from_slice(&data[plain..]);
+        let copied = if at == 0 { data.len() } else { at };
+        self.bytes.extend_from_slice(&data[plain..copied]);
         self.ascii_until = ascii_until;
+        (self.ready, self.ready_frames) = (ready, ready_frames);
         self.len = self.bytes.len();
+        copied
+    }
+
+    /// The frames at the front of the data that [`extend_unmasking`](Self::extend_unmasking)
+    /// found ready to be handed out as they are, and how many: taken out of the buffer.
+    #[inline]
+    pub(super) fn take_ready(&mut self) -> Option<(BytesMut, usize)> {
+        if self.ready_frames == 0 {
+            return None;
+        }
+        let count = core::mem::take(&mut self.ready_frames);
+        Some((self.split_to(self.ready), count))
     }
 
     /// Where the data [`holds_ascii`] vouches for ends.
@@ -320,6 +378,7 @@ impl ReceiveBuffer {
         let large = self.bytes.capacity() > self.idle_capacity;
         let taken = self.bytes.split_to(n);
         self.len -= n;
+        self.ready_frames = 0;
         self.ascii_until = self.ascii_until.saturating_sub(n);
         self.emptied_large |= large && self.len == 0;
         taken
@@ -332,6 +391,7 @@ impl ReceiveBuffer {
         let large = self.bytes.capacity() > self.idle_capacity;
         self.bytes.advance(n);
         self.len -= n;
+        self.ready_frames = 0;
         self.ascii_until = self.ascii_until.saturating_sub(n);
         self.emptied_large |= large && self.len == 0;
     }
@@ -341,6 +401,7 @@ impl ReceiveBuffer {
         self.emptied_large |= self.bytes.capacity() > self.idle_capacity;
         self.len = 0;
         self.ascii_until = 0;
+        self.ready_frames = 0;
     }
 
     /// Lets the allocation go entirely if no data is held: the connection is about to be

@@ -484,34 +484,39 @@ impl Connection {
         }
         // Whole frames in large copied input from a client too.
         let unmask_while_copying = data.len() > RECEIVE_STEP && self.role == Role::Server;
-        let mut step = self.receive_step(data);
-        if step < data.len() && self.accepts_input() {
-            // Room for all of it at once: the messages of the first steps are still in the
-            // event queue, so the buffer could not reclaim their room for the later ones.
-            self.recv.buf.reserve(data.len());
+        if self.accepts_input() && data.len() > RECEIVE_STEP && self.recv.buf.len() == 0 && self.recv.frame.is_none() {
+            // Taken in steps if it holds more than one frame: room for all of it at once, as
+            // the messages of the first steps are still in the event queue, so the buffer
+            // could not reclaim their room for the later ones.
+            if crate::frame::frame_len(data).is_some_and(|first| first < data.len()) {
+                self.recv.buf.reserve(data.len());
+            }
         }
         let mut rest = data;
         loop {
-            let (now, later) = rest.split_at(step);
-            if self.accepts_input() {
-                if unmask_while_copying && self.recv.buf.len() == 0 && self.recv.frame.is_none() {
-                    self.recv.buf.extend_unmasking(now);
-                } else {
-                    self.recv.buf.extend(now);
-                }
-            }
+            let taken = if !self.accepts_input() {
+                rest.len()
+            } else if unmask_while_copying && self.recv.buf.len() == 0 && self.recv.frame.is_none() {
+                let batch = (self.recv.message.is_none() && self.config.receive_mode == crate::ReceiveMode::Message)
+                    .then(|| self.config.max_frame_size.min(self.config.max_message_size));
+                self.recv.buf.extend_unmasking(rest, RECEIVE_STEP, batch)
+            } else {
+                let step = self.receive_step(rest);
+                self.recv.buf.extend(&rest[..step]);
+                step
+            };
             self.process()?;
-            if later.is_empty() {
+            rest = &rest[taken..];
+            if rest.is_empty() {
                 return Ok(());
             }
-            rest = later;
-            step = self.receive_step(rest);
         }
     }
 
-    /// How much of `data`, copied input, [`receive`](Self::receive) takes next: all of it,
-    /// unless it is large and starts between frames; then whole frames, as many as fit in
-    /// [`RECEIVE_STEP`] (at least one).
+    /// How much of `data`, copied input, [`receive`](Self::receive) takes next when it does
+    /// not unmask it while copying ([`ReceiveBuffer::extend_unmasking`](buffer::ReceiveBuffer)
+    /// walks the frames itself): all of it, unless it is large and starts between frames; then
+    /// whole frames, as many as fit in [`RECEIVE_STEP`] (at least one).
     #[inline]
     fn receive_step(&self, data: &[u8]) -> usize {
         if data.len() <= RECEIVE_STEP || self.recv.buf.len() > 0 || self.recv.frame.is_some() {

@@ -273,6 +273,10 @@ impl Connection {
     /// call to take whole ([`WAIT_WHOLE_MAX`]) once the buffer holds its `n` bytes.
     #[inline]
     fn whole_frames(&mut self) -> Result<usize, ProtocolError> {
+        // Frames checked while they were copied in need no second look.
+        if let Some((chunk, count)) = self.recv.buf.take_ready() {
+            self.events.push_frames(chunk.freeze(), count);
+        }
         loop {
             let (count, scanned, end) = self.scan_whole_frames();
             if count > 0 {
