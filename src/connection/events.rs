@@ -208,16 +208,20 @@ impl EventQueue {
     /// Lends the oldest event, if any, until the queue's next use.
     #[inline]
     pub(super) fn lend_front(&mut self) -> Option<EventRef<'_>> {
+        // The usual case first, with one look at the front: the next frame of the front chunk,
+        // after the one lent last (a ready event is lent from a front of its own, so what was
+        // lent is a frame here).
+        if matches!(self.queue.front(), Some(Queued::Frames { count, .. }) if *count > 0) {
+            let lent = core::mem::take(&mut self.lent);
+            debug_assert_ne!(lent, LENT_EVENT, "a ready event was lent from a front of frames");
+            let Some(Queued::Frames { chunk, count }) = self.queue.front_mut() else { return None };
+            chunk.advance(lent.min(chunk.len()));
+            return Some(lend_frame(chunk, count, &mut self.len, &mut self.lent));
+        }
         self.settle();
         if matches!(self.queue.front()?, Queued::Frames { .. }) {
             let Some(Queued::Frames { chunk, count }) = self.queue.front_mut() else { return None };
-            // The entry stays in front until the next use lets the frame go.
-            *count -= 1;
-            self.len -= 1;
-            let (start, len, text) = frame_at(chunk);
-            self.lent = start + len;
-            let kind = if text { MessageKind::Text } else { MessageKind::Binary };
-            return Some(EventRef::Message(MessageRef { kind, data: &chunk[start..start + len] }));
+            return Some(lend_frame(chunk, count, &mut self.len, &mut self.lent));
         }
         // A ready event stays in front until the next use drops it.
         let Some(Queued::Ready(event)) = self.queue.front() else { return None };
@@ -291,6 +295,18 @@ fn frame_at(frames: &[u8]) -> (usize, usize, bool) {
     let start = (at + if masked { 4 } else { 0 }).min(frames.len());
     debug_assert!(start + len <= frames.len(), "a queued frame runs past its chunk");
     (start, len.min(frames.len() - start), frames.first() == Some(&0x81))
+}
+
+/// Lends the next frame of `chunk`, an entry of `count` frames, as a message; the entry stays
+/// in front until the queue's next use lets the frame go (`lent`, the frame's length).
+#[inline(always)]
+fn lend_frame<'a>(chunk: &'a Bytes, count: &mut usize, queued: &mut usize, lent: &mut usize) -> EventRef<'a> {
+    *count -= 1;
+    *queued -= 1;
+    let (start, len, text) = frame_at(chunk);
+    *lent = start + len;
+    let kind = if text { MessageKind::Text } else { MessageKind::Binary };
+    EventRef::Message(MessageRef { kind, data: &chunk[start..start + len] })
 }
 
 /// A whole message's event.
