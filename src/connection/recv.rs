@@ -449,19 +449,20 @@ impl Connection {
     /// buffered bytes are all unmasked and validated already: up to the frame's end, it is
     /// unmasked as it is copied in and validated if it is text — what
     /// [`continue_frame`](Self::continue_frame) would do with it, with one pass less over it.
-    /// Returns how much of `data` it took: none if that is less than
-    /// [`FUSED_MIN`](crate::mask::FUSED_MIN) bytes (or than [`SPLIT_FUSED_MIN`] with input
-    /// after it), or the frame is not such a one.
+    /// Returns how much of `data` it took: none if the frame is not such a one, or if that is
+    /// less than [`FUSED_MIN`](crate::mask::FUSED_MIN) bytes (or than [`SPLIT_FUSED_MIN`] with
+    /// input after it) — unless it is a few bytes of text that do not end the frame: those
+    /// need nothing else (text is validated as it arrives, to fail fast), so tiny reads of text
+    /// skip a pass of the whole receive path.
     #[inline(always)]
     pub(super) fn extend_frame_payload(&mut self, data: &[u8]) -> Result<usize, ProtocolError> {
-        // Short input (and no frame) is never taken: not worth a call.
-        if data.len() < crate::mask::FUSED_MIN || self.recv.frame.is_none() {
+        if self.recv.frame.is_none() {
             return Ok(0);
         }
-        self.extend_frame_payload_long(data)
+        self.extend_frame_payload_any(data)
     }
 
-    fn extend_frame_payload_long(&mut self, data: &[u8]) -> Result<usize, ProtocolError> {
+    fn extend_frame_payload_any(&mut self, data: &[u8]) -> Result<usize, ProtocolError> {
         let recv = &mut self.recv;
         let Some(frame) = recv.frame.as_mut() else {
             return Ok(0);
@@ -475,13 +476,19 @@ impl Connection {
         }
         let missing = usize::try_from(frame.remaining).unwrap_or(usize::MAX).saturating_sub(start);
         let n = missing.min(data.len());
-        // The end of a frame with more input after it, unless long, costs more this way (two
-        // copies and two passes of the receive path instead of one).
-        if n < crate::mask::FUSED_MIN || (n < data.len() && n < SPLIT_FUSED_MIN) {
+        let text = validates_text(frame, recv.message.as_deref());
+        let takes = if n >= crate::mask::FUSED_MIN {
+            // The end of a frame with more input after it, unless long, costs more this way
+            // (two copies and two passes of the receive path instead of one).
+            n == data.len() || n >= SPLIT_FUSED_MIN
+        } else {
+            text && n == data.len() && n < missing
+        };
+        if !takes {
             return Ok(0);
         }
         let phase = (frame.taken as usize).wrapping_add(start);
-        if validates_text(frame, recv.message.as_deref()) {
+        if text {
             // ASCII, found out while copying, after a complete code point needs no validating
             // (after an incomplete one it is invalid: the validator says so).
             let ascii = recv.buf.extend_unmasked::<true>(&data[..n], key, phase);
