@@ -91,6 +91,26 @@ pub(crate) fn extend_masked_checking<const ASCII: bool>(
     if src.len() < FUSED_MIN { extend_then_mask::<ASCII>(dst, src, key) } else { vector::copy::<ASCII>(dst, src, key) }
 }
 
+/// [`extend_masked_checking`] for a few bytes (a tiny read): each is unmasked as it is
+/// appended, with no call to copy them first and no word loop to set up. With `ASCII`, also
+/// whether every byte appended is ASCII; `false` without.
+#[inline]
+pub(crate) fn extend_masked_bytes<const ASCII: bool>(
+    dst: &mut bytes::BytesMut,
+    src: &[u8],
+    key: [u8; 4],
+    offset: usize,
+) -> bool {
+    dst.reserve(src.len());
+    let mut seen = 0;
+    for (i, &byte) in src.iter().enumerate() {
+        let masked = byte ^ key[offset.wrapping_add(i) % 4];
+        seen |= masked;
+        dst.extend_from_slice(&[masked]);
+    }
+    ASCII && seen < 0x80
+}
+
 /// [`extend_masked_checking`] in two passes, for short payloads (the ASCII check rides on the
 /// second, as in [`apply_mask_checking`]).
 #[inline(always)]

@@ -29,7 +29,8 @@ const ZEROED_BY_THE_SYSTEM: usize = 128 << 10;
 /// Capacity allocated past the room offered when the buffer grows or is reclaimed.
 const RUNWAY: usize = 3 * MIN_ROOM;
 
-/// [`ReceiveBuffer::extend_unmasked`] takes inputs shorter than this a byte at a time.
+/// [`ReceiveBuffer::extend_unmasked`] takes inputs shorter than this a byte at a time
+/// ([`extend_masked_bytes`](crate::mask::extend_masked_bytes)).
 const TINY: usize = 8;
 
 /// The most room [`ReceiveBuffer::reserve`] makes ahead of the data.
@@ -241,19 +242,11 @@ impl ReceiveBuffer {
     pub(super) fn extend_unmasked<const ASCII: bool>(&mut self, data: &[u8], key: [u8; 4], offset: usize) -> bool {
         self.reuse_or_release(data.len());
         self.bytes.truncate(self.len);
-        if data.len() < TINY {
-            // A few bytes (tiny reads): one at a time, with no call to copy them first.
-            self.bytes.reserve(data.len());
-            let mut seen = 0;
-            for (i, &byte) in data.iter().enumerate() {
-                let unmasked = byte ^ key[offset.wrapping_add(i) % 4];
-                seen |= unmasked;
-                self.bytes.extend_from_slice(&[unmasked]);
-            }
-            self.len = self.bytes.len();
-            return ASCII && seen < 0x80;
-        }
-        let ascii = crate::mask::extend_masked_checking::<ASCII>(&mut self.bytes, data, key, offset);
+        let ascii = if data.len() < TINY {
+            crate::mask::extend_masked_bytes::<ASCII>(&mut self.bytes, data, key, offset)
+        } else {
+            crate::mask::extend_masked_checking::<ASCII>(&mut self.bytes, data, key, offset)
+        };
         self.len = self.bytes.len();
         ascii
     }
