@@ -78,6 +78,22 @@ pub(super) fn holds_ascii(ascii_until: usize, at: usize, len: u64) -> bool {
     len >= crate::mask::FUSED_MIN as u64 && at as u64 + len <= ascii_until as u64
 }
 
+/// Whether the batch path ([`Connection::whole_frames`](super::Connection)) takes a whole
+/// frame whose header starts with `b0`, `b1` and declares `len` bytes of payload as it is:
+/// FIN, no RSV bit, text or binary, the mask bit as the role requires (`masked`), at most
+/// `limit` bytes. `Some(is_text)` if so; `None` leaves the frame to the general path, which
+/// reports whatever is wrong with it. The length's encoding (minimal, 7 or 16 bits) is the
+/// caller's to check.
+#[inline(always)]
+pub(super) fn batched(b0: u8, b1: u8, masked: bool, len: usize, limit: usize) -> Option<bool> {
+    let is_text = match b0 {
+        0x81 => true,
+        0x82 => false,
+        _ => return None,
+    };
+    ((b1 & 0x80 != 0) == masked && len <= limit).then_some(is_text)
+}
+
 impl ReceiveBuffer {
     pub(super) fn new(idle_capacity: usize) -> Self {
         Self {
@@ -192,12 +208,18 @@ impl ReceiveBuffer {
                 } else {
                     crate::mask::extend_masked(&mut self.bytes, payload, key, 0);
                 }
-                // What `scan_whole_frames` takes: FIN, no RSV bit, binary or valid text, masked
-                // with a (minimal: `FUSED_MIN` > 125) 16-bit length, within the limit.
+                // What the batch path takes as it is ([`batched`]), with a 16-bit length
+                // (minimal: `FUSED_MIN` is over 125), text valid. Spelled out rather than a call
+                // to `batched`: the call cost 5 instructions a frame here (1 KiB frames fed
+                // whole: 2 % slower); the assertion keeps the two in step.
                 checking = checking
                     && b1 == 0x80 | 126
                     && payload_len <= limit
                     && (b0 == 0x82 || (b0 == 0x81 && (ascii || crate::utf8::validate(&self.bytes[copied..]).is_ok())));
+                debug_assert!(
+                    !checking || batched(b0, b1, true, payload_len, limit).is_some(),
+                    "a frame checked while copied that the batch path does not take"
+                );
                 if checking {
                     (ready, ready_frames) = (end, ready_frames + 1);
                 }

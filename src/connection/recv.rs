@@ -4,7 +4,7 @@
 //! binary frame (nothing in it to validate) waits in the buffer until it is whole, to be taken
 //! the fast way; its header is still checked as soon as it is there.
 
-use super::buffer::{ReceiveBuffer, holds_ascii};
+use super::buffer::{ReceiveBuffer, batched, holds_ascii};
 use super::{Connection, Event, Fragment, Message, MessageKind, Role, State};
 use crate::close::CloseFrame;
 use crate::config::ReceiveMode;
@@ -306,15 +306,6 @@ impl Connection {
         for i in 0..BATCH {
             let rest = &mut data[at..];
             let [b0, b1, ..] = *rest else { return (i, at, ScanEnd::Other) };
-            // FIN, no RSV bit, text or binary; the mask bit as the role requires.
-            let is_text = match b0 {
-                0x81 => true,
-                0x82 => false,
-                _ => return (i, at, ScanEnd::Other),
-            };
-            if (b1 & 0x80 != 0) != masked {
-                return (i, at, ScanEnd::Other);
-            }
             let (len, header_len) = match b1 & 0x7F {
                 len @ 0..=125 => (usize::from(len), 2 + mask_len),
                 126 => match rest.get(2..4) {
@@ -326,10 +317,10 @@ impl Connection {
                 },
                 _ => return (i, at, ScanEnd::Other),
             };
-            let total = header_len + len;
-            if len > limit {
+            let Some(is_text) = batched(b0, b1, masked, len, limit) else {
                 return (i, at, ScanEnd::Other);
-            }
+            };
+            let total = header_len + len;
             if rest.len() < total {
                 let wait = !is_text && len <= WAIT_WHOLE_MAX;
                 return (i, at, if wait { ScanEnd::Waiting(total) } else { ScanEnd::Other });
