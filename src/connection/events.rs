@@ -11,8 +11,8 @@
 //!
 //! [`Connection::poll_event_ref`](super::Connection::poll_event_ref) lends the oldest event
 //! instead ([`EventRef`]): a message of such a chunk as a plain slice of it, with no reference
-//! count at all. What was lent is let go (the chunk advanced past its frame, a lent event
-//! dropped) on the queue's next use.
+//! count at all. What was lent is let go (a lent event dropped, a chunk whose last message
+//! was lent dropped) on the queue's next use.
 
 use super::{Event, Fragment, Message, MessageKind};
 use crate::close::CloseFrame;
@@ -147,86 +147,124 @@ impl<'a> From<&'a Message> for MessageRef<'a> {
 }
 
 /// The events waiting for the application.
+///
+/// When the oldest entry is frames, it is taken out of `queue` into `frames`: the usual next
+/// event is then one look at `count` and a header read at `at`, with no entry to find in the
+/// ring and no chunk to advance (a message's usual cost is only a few tens of instructions, so
+/// these were a good part of it).
 #[derive(Debug, Default)]
 pub(super) struct EventQueue {
+    /// The front entry's chunk when it is frames ([`Queued::Frames`]); its last frame lent
+    /// stays here until the queue's next use.
+    frames: Bytes,
+    /// Where the next of `frames` starts.
+    at: usize,
+    /// How many of `frames` are still to come: the events before any in `queue`.
+    count: usize,
+    /// The entries after it.
     queue: VecDeque<Queued>,
-    /// How many events are queued (an entry of frames holds several; lent ones are not).
-    len: usize,
-    /// What the front entry lent last, let go at the queue's next use: nothing (0), its
-    /// event ([`LENT_EVENT`]), or a frame this long (a frame is at least 2 bytes).
-    lent: usize,
+    /// How many events `queue` holds (an entry of frames holds several; a lent event is not
+    /// counted).
+    queued: usize,
+    /// Whether the front of `queue`, a ready event, is lent (let go at the queue's next use).
+    lent: bool,
 }
-
-/// [`EventQueue::lent`]: the front entry, a ready event, is lent.
-const LENT_EVENT: usize = usize::MAX;
 
 impl EventQueue {
     /// Queues `event` after the others.
     #[inline]
     pub(super) fn push_back(&mut self, event: Event) {
         self.queue.push_back(Queued::Ready(event));
-        self.len += 1;
+        self.queued += 1;
     }
 
     /// Queues the messages of `count` whole frames that fill `chunk`, as described at
     /// [`Queued::Frames`].
     #[inline]
     pub(super) fn push_frames(&mut self, chunk: Bytes, count: usize) {
-        if count > 0 {
-            self.queue.push_back(Queued::Frames { chunk, count });
-            self.len += count;
+        if count == 0 {
+            return;
         }
+        if self.count == 0 && self.queue.is_empty() {
+            // Nothing before it: straight to the front (what was lent of the chunk there
+            // before, the queue's next use would let go; this is it).
+            self.frames = chunk;
+            self.at = 0;
+            self.count = count;
+        } else {
+            self.queue.push_back(Queued::Frames { chunk, count });
+            self.queued += count;
+        }
+    }
+
+    /// Whether the oldest event is a message of the front chunk of frames.
+    #[inline(always)]
+    pub(super) fn front_is_frame(&self) -> bool {
+        self.count > 0
     }
 
     /// The oldest event, if any.
     #[inline]
     pub(super) fn pop_front(&mut self) -> Option<Event> {
-        self.settle();
-        if let Queued::Frames { chunk, count } = self.queue.front_mut()? {
-            if *count > 1 {
-                *count -= 1;
-                self.len -= 1;
-                let (start, len, text) = frame_at(chunk);
-                let payload = chunk.slice(start..start + len);
-                chunk.advance(start + len);
-                return Some(message(payload, text));
+        if self.count == 0 {
+            self.settle();
+            if self.count == 0 {
+                self.queued = self.queued.saturating_sub(1);
+                return match self.queue.pop_front()? {
+                    Queued::Ready(event) => Some(event),
+                    // `settle` moved any front entry of frames to `frames`.
+                    Queued::Frames { .. } => None,
+                };
             }
         }
-        self.len -= 1;
-        match self.queue.pop_front()? {
-            Queued::Ready(event) => Some(event),
-            Queued::Frames { mut chunk, .. } => {
-                // The chunk's last message: it takes the chunk.
-                let (start, len, text) = frame_at(&chunk);
-                chunk.advance(start);
-                chunk.truncate(len);
-                Some(message(chunk, text))
-            }
-        }
+        self.count -= 1;
+        let at = self.at;
+        let (start, len, text) = frame_at(self.frames.get(at..).unwrap_or_default());
+        // Within the chunk, were its headers not what `Queued::Frames` says.
+        let end = (at + start + len).min(self.frames.len());
+        let start = (at + start).min(end);
+        let len = end - start;
+        self.at = end;
+        let payload = if self.count > 0 {
+            self.frames.slice(start..start + len)
+        } else {
+            // The chunk's last message: it takes the chunk.
+            let mut chunk = core::mem::take(&mut self.frames);
+            chunk.advance(start);
+            chunk.truncate(len);
+            chunk
+        };
+        Some(message(payload, text))
+    }
+
+    /// Lends the next message of the front chunk of frames ([`front_is_frame`] must hold).
+    ///
+    /// [`front_is_frame`]: Self::front_is_frame
+    #[inline(always)]
+    pub(super) fn lend_frame(&mut self) -> EventRef<'_> {
+        debug_assert!(self.count > 0, "no frame to lend");
+        self.count -= 1;
+        let at = self.at;
+        let rest = self.frames.get(at..).unwrap_or_default();
+        let (start, len, text) = frame_at(rest);
+        self.at = at + start + len;
+        let kind = if text { MessageKind::Text } else { MessageKind::Binary };
+        EventRef::Message(MessageRef { kind, data: rest.get(start..start + len).unwrap_or_default() })
     }
 
     /// Lends the oldest event, if any, until the queue's next use.
     #[inline]
     pub(super) fn lend_front(&mut self) -> Option<EventRef<'_>> {
-        // The usual case first, with one look at the front: the next frame of the front chunk,
-        // after the one lent last (a ready event is lent from a front of its own, so what was
-        // lent is a frame here).
-        if matches!(self.queue.front(), Some(Queued::Frames { count, .. }) if *count > 0) {
-            let lent = core::mem::take(&mut self.lent);
-            debug_assert_ne!(lent, LENT_EVENT, "a ready event was lent from a front of frames");
-            let Some(Queued::Frames { chunk, count }) = self.queue.front_mut() else { return None };
-            chunk.advance(lent.min(chunk.len()));
-            return Some(lend_frame(chunk, count, &mut self.len, &mut self.lent));
+        if self.count == 0 {
+            self.settle();
         }
-        self.settle();
-        if matches!(self.queue.front()?, Queued::Frames { .. }) {
-            let Some(Queued::Frames { chunk, count }) = self.queue.front_mut() else { return None };
-            return Some(lend_frame(chunk, count, &mut self.len, &mut self.lent));
+        if self.count > 0 {
+            return Some(self.lend_frame());
         }
         // A ready event stays in front until the next use drops it.
         let Some(Queued::Ready(event)) = self.queue.front() else { return None };
-        self.len -= 1;
-        self.lent = LENT_EVENT;
+        self.queued -= 1;
+        self.lent = true;
         Some(EventRef::from(event))
     }
 
@@ -234,37 +272,43 @@ impl EventQueue {
     #[inline]
     pub(super) fn front_is_close(&mut self) -> bool {
         self.settle();
-        matches!(self.queue.front(), Some(Queued::Ready(Event::Close(_))))
+        self.count == 0 && matches!(self.queue.front(), Some(Queued::Ready(Event::Close(_))))
     }
 
-    /// Lets go of what was lent last.
+    /// Lets go of what was lent last and, once the front chunk of frames is used up, of it,
+    /// moving the next entry of frames, if it is the oldest, to the front.
     #[inline]
     fn settle(&mut self) {
-        if self.lent == 0 {
+        if self.lent {
+            self.lent = false;
+            self.queue.pop_front();
+        }
+        if self.count > 0 {
             return;
         }
-        let lent = core::mem::take(&mut self.lent);
-        match self.queue.front_mut() {
-            Some(Queued::Frames { chunk, count }) if *count > 0 && lent != LENT_EVENT => {
-                chunk.advance(lent.min(chunk.len()));
+        if !self.frames.is_empty() {
+            self.frames = Bytes::new();
+        }
+        if matches!(self.queue.front(), Some(Queued::Frames { .. })) {
+            if let Some(Queued::Frames { chunk, count }) = self.queue.pop_front() {
+                self.queued -= count;
+                self.frames = chunk;
+                self.at = 0;
+                self.count = count;
             }
-            Some(_) => {
-                self.queue.pop_front();
-            }
-            None => {}
         }
     }
 
     /// How many events are queued.
     #[inline]
     pub(super) fn len(&self) -> usize {
-        self.len
+        self.count + self.queued
     }
 
     /// Whether no event is queued.
     #[inline]
     pub(super) fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
     /// The bytes the queue's allocation takes.
@@ -275,7 +319,7 @@ impl EventQueue {
     /// Lets the queue's allocation go if nothing is queued.
     pub(super) fn release_if_empty(&mut self) {
         self.settle();
-        if self.queue.is_empty() {
+        if self.count == 0 && self.queue.is_empty() {
             self.queue = VecDeque::new();
         }
     }
@@ -283,30 +327,20 @@ impl EventQueue {
 
 /// Where the payload of the frame at the start of `frames` starts, its length, and whether it
 /// is text — read from its header, which [`Queued::Frames`] says is well formed. (Were it
-/// not, the result still lies within `frames`.)
-#[inline]
-fn frame_at(frames: &[u8]) -> (usize, usize, bool) {
-    let (len, at) = match *frames {
-        [_, b1, hi, lo, ..] if b1 & 0x7F == 126 => (usize::from(u16::from_be_bytes([hi, lo])), 4),
-        [_, b1, ..] => (usize::from(b1 & 0x7F), 2),
-        _ => (0, 0),
-    };
-    let masked = frames.get(1).is_some_and(|b1| b1 & 0x80 != 0);
-    let start = (at + if masked { 4 } else { 0 }).min(frames.len());
-    debug_assert!(start + len <= frames.len(), "a queued frame runs past its chunk");
-    (start, len.min(frames.len() - start), frames.first() == Some(&0x81))
-}
-
-/// Lends the next frame of `chunk`, an entry of `count` frames, as a message; the entry stays
-/// in front until the queue's next use lets the frame go (`lent`, the frame's length).
+/// not, callers find the payload with a checked slice, so it still lies within `frames`.)
 #[inline(always)]
-fn lend_frame<'a>(chunk: &'a Bytes, count: &mut usize, queued: &mut usize, lent: &mut usize) -> EventRef<'a> {
-    *count -= 1;
-    *queued -= 1;
-    let (start, len, text) = frame_at(chunk);
-    *lent = start + len;
-    let kind = if text { MessageKind::Text } else { MessageKind::Binary };
-    EventRef::Message(MessageRef { kind, data: &chunk[start..start + len] })
+fn frame_at(frames: &[u8]) -> (usize, usize, bool) {
+    let [b0, b1, ..] = *frames else { return (0, 0, false) };
+    let (len, at) = match b1 & 0x7F {
+        126 => match frames.get(2..4) {
+            Some(&[hi, lo]) => (usize::from(u16::from_be_bytes([hi, lo])), 4),
+            _ => (0, 0),
+        },
+        len => (usize::from(len), 2),
+    };
+    let start = at + usize::from(b1 >> 7) * 4;
+    debug_assert!(start + len <= frames.len(), "a queued frame runs past its chunk");
+    (start, len, b0 == 0x81)
 }
 
 /// A whole message's event.
@@ -373,17 +407,26 @@ mod tests {
         assert_eq!(queue.len(), 3);
         assert_eq!(payload(queue.pop_front()), (false, Bytes::new()));
         assert_eq!(lent(queue.lend_front()), (false, (0..200u8).collect()));
-        assert_eq!(queue.queue.len(), 2, "the lent frame's entry waits for the next use");
+        assert!(!queue.frames.is_empty(), "the lent frame's chunk waits for the next use");
         assert!(!queue.front_is_close());
+        assert!(queue.frames.is_empty());
         assert_eq!(queue.queue.len(), 1);
         // More arrives while the ping is lent.
         assert_eq!(queue.lend_front(), Some(EventRef::Ping(b"p")));
         queue.push_frames(Bytes::from_static(&[0x82, 0x01, 7]), 1);
         assert_eq!(queue.len(), 1);
+        assert_eq!(queue.queue.len(), 2, "the lent ping waits for the next use");
         assert_eq!(lent(queue.lend_front()), (false, alloc::vec![7]));
+        assert!(queue.queue.is_empty());
         assert!(queue.is_empty());
         assert!(queue.lend_front().is_none());
-        assert!(queue.queue.is_empty());
+        assert!(queue.frames.is_empty());
+        // Frames with nothing before them go straight to the front; what was lent there goes.
+        queue.push_frames(Bytes::from_static(&[0x82, 0x01, 8]), 1);
+        assert_eq!(lent(queue.lend_front()), (false, alloc::vec![8]));
+        queue.push_frames(Bytes::from_static(&[0x81, 0x01, b'x']), 1);
+        assert_eq!(payload(queue.pop_front()), (true, Bytes::from_static(b"x")));
+        assert!(queue.frames.is_empty(), "the last message takes the chunk");
         queue.push_back(Event::Pong(Bytes::new()));
         assert_eq!(queue.lend_front(), Some(EventRef::Pong(b"")));
         queue.release_if_empty();

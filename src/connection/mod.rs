@@ -393,6 +393,11 @@ impl Connection {
     /// ```
     #[inline]
     pub fn poll_event_ref(&mut self) -> Option<EventRef<'_>> {
+        // The usual case first: a message of the front chunk of frames (neither the close
+        // frame nor the end of the events, which the checks below are for).
+        if self.events.front_is_frame() {
+            return Some(self.events.lend_frame());
+        }
         if self.events.is_empty() && (self.failure_close.is_some() || self.recv.paused) {
             self.no_more_events();
         }
