@@ -296,11 +296,19 @@ impl Connection {
     /// stopped there.
     #[inline]
     fn scan_whole_frames(&mut self) -> (usize, usize, ScanEnd) {
-        let masked = self.recv.role == Role::Server;
-        let mask_len = if masked { 4 } else { 0 };
+        // The role fixed for the loop: its per-frame tests of it (mask bit, header length,
+        // where the key is) fold away.
+        if self.recv.role == Role::Server { self.scan_frames::<true>() } else { self.scan_frames::<false>() }
+    }
+
+    /// [`scan_whole_frames`](Self::scan_whole_frames) for frames that are `MASKED` (a
+    /// server's input) or not.
+    #[inline(always)]
+    fn scan_frames<const MASKED: bool>(&mut self) -> (usize, usize, ScanEnd) {
+        let mask_len = if MASKED { 4 } else { 0 };
         let limit = self.config.max_frame_size.min(self.config.max_message_size);
         // Text checked for ASCII while unmasked as it was copied in needs no validating.
-        let ascii_until = if masked { self.recv.buf.ascii_until() } else { 0 };
+        let ascii_until = if MASKED { self.recv.buf.ascii_until() } else { 0 };
         let data = self.recv.buf.data_mut();
         let mut at = 0;
         for i in 0..BATCH {
@@ -317,20 +325,20 @@ impl Connection {
                 },
                 _ => return (i, at, ScanEnd::Other),
             };
-            let Some(is_text) = batched(b0, b1, masked, len, limit) else {
+            let Some(is_text) = batched(b0, b1, MASKED, len, limit) else {
                 return (i, at, ScanEnd::Other);
             };
             let total = header_len + len;
-            if rest.len() < total {
+            let Some(frame) = rest.get_mut(..total) else {
                 let wait = !is_text && len <= WAIT_WHOLE_MAX;
                 return (i, at, if wait { ScanEnd::Waiting(total) } else { ScanEnd::Other });
-            }
-            let (header, payload) = rest[..total].split_at_mut(header_len);
+            };
+            let (header, payload) = frame.split_at_mut(header_len);
             // Text found to be ASCII while unmasked (here, or as it was copied in) needs no
             // validating.
             let mut ascii = false;
-            if let [.., k0, k1, k2, k3] = *header {
-                if masked {
+            if MASKED {
+                if let [.., k0, k1, k2, k3] = *header {
                     ascii = unmask(payload, [k0, k1, k2, k3], 0, is_text);
                 }
             }
