@@ -32,6 +32,9 @@ pub(crate) fn validate(data: &[u8]) -> Result<(), InvalidUtf8> {
 /// What [`validate`] counts as short.
 const SHORT: usize = 64;
 
+/// [`Utf8Validator::feed`] takes input shorter than this a byte at a time.
+const FEW: usize = 4;
+
 /// Where an unfinished code point at the end of `data` starts (`data.len()` if none): the
 /// last lead byte among the final three, if the sequence it starts needs more bytes than follow.
 /// Whether those bytes are valid is for the caller to check.
@@ -80,7 +83,17 @@ impl Utf8Validator {
     /// assert!(v.finish().is_ok());
     /// assert!(v.feed(&[0xe2, 0x28]).is_err()); // fails before the sequence ends
     /// ```
-    pub fn feed(&mut self, mut data: &[u8]) -> Result<(), InvalidUtf8> {
+    #[inline]
+    pub fn feed(&mut self, data: &[u8]) -> Result<(), InvalidUtf8> {
+        if data.len() < FEW {
+            return self.feed_bytes(data);
+        }
+        self.feed_any(data)
+    }
+
+    /// [`feed`](Self::feed), out of line.
+    #[inline(never)]
+    fn feed_any(&mut self, mut data: &[u8]) -> Result<(), InvalidUtf8> {
         if self.carry_len == 0 && data.len() < SHORT && data.is_ascii() {
             return Ok(());
         }
@@ -113,6 +126,44 @@ impl Utf8Validator {
             }
             self.carry[..tail.len()].copy_from_slice(tail);
             self.carry_len = tail.len() as u8;
+        }
+        Ok(())
+    }
+
+    /// [`feed`](Self::feed) for a few bytes (reads of a byte or two): one step per byte, the
+    /// unfinished code point kept in the carry as the general path keeps it, rather than a
+    /// conversion of the carry and a SIMD call set up for each read.
+    #[inline]
+    fn feed_bytes(&mut self, data: &[u8]) -> Result<(), InvalidUtf8> {
+        for &byte in data {
+            let have = usize::from(self.carry_len);
+            let Some(&lead) = self.carry.get(..have).and_then(<[u8]>::first) else {
+                // Between code points: ASCII, or a lead byte that can start a valid sequence.
+                match byte {
+                    0x00..=0x7F => {}
+                    0xC2..=0xF4 => (self.carry[0], self.carry_len) = (byte, 1),
+                    _ => return Err(InvalidUtf8),
+                }
+                continue;
+            };
+            // A continuation byte, in the narrower range some leads allow right after them
+            // (no overlong encodings, surrogates, or code points past U+10FFFF).
+            let allowed = match (have, lead) {
+                (1, 0xE0) => 0xA0..=0xBF,
+                (1, 0xED) => 0x80..=0x9F,
+                (1, 0xF0) => 0x90..=0xBF,
+                (1, 0xF4) => 0x80..=0x8F,
+                _ => 0x80..=0xBF,
+            };
+            if !allowed.contains(&byte) {
+                return Err(InvalidUtf8);
+            }
+            if have + 1 == sequence_len(lead) {
+                self.carry_len = 0;
+            } else if let Some(slot) = self.carry.get_mut(have) {
+                *slot = byte;
+                self.carry_len += 1;
+            }
         }
         Ok(())
     }
@@ -279,6 +330,44 @@ mod tests {
             &[b'a', 0xE2, 0x82, b'b'], // interrupted sequence
         ] {
             check_all_splits(bad, false);
+        }
+    }
+
+    /// Fed a byte at a time, a sequence fails exactly at the first byte after which no
+    /// continuation could make it valid (what the standard library calls an error with a
+    /// length), and is whole exactly when the standard library says it is valid.
+    #[test]
+    fn byte_at_a_time_agrees_with_the_standard_library() {
+        let edges = [
+            0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xED, 0xEF, 0xF0, 0xF4,
+            0xF5, 0xFF,
+        ];
+        let mut sequences: alloc::vec::Vec<alloc::vec::Vec<u8>> = alloc::vec::Vec::new();
+        for b0 in 0..=255u8 {
+            for b1 in 0..=255u8 {
+                sequences.push(alloc::vec![b0, b1]);
+            }
+            for b1 in edges {
+                for b2 in edges {
+                    sequences.push(alloc::vec![b0, b1, b2]);
+                    for b3 in edges {
+                        sequences.push(alloc::vec![b0, b1, b2, b3]);
+                    }
+                }
+            }
+        }
+        for bytes in sequences {
+            let mut v = Utf8Validator::new();
+            for end in 1..=bytes.len() {
+                let dead = core::str::from_utf8(&bytes[..end]).is_err_and(|e| e.error_len().is_some());
+                assert_eq!(v.feed(&bytes[end - 1..end]).is_err(), dead, "{bytes:x?} at byte {end}");
+                if dead {
+                    break;
+                }
+                if end == bytes.len() {
+                    assert_eq!(v.is_complete(), core::str::from_utf8(&bytes).is_ok(), "{bytes:x?}");
+                }
+            }
         }
     }
 
