@@ -93,15 +93,16 @@ pub(crate) fn extend_masked_checking<const ASCII: bool>(
 
 /// [`extend_masked_checking`] for a few bytes (a tiny read): each is unmasked as it is
 /// appended, with no call to copy them first and no word loop to set up. With `ASCII`, also
-/// whether every byte appended is ASCII; `false` without.
-#[inline]
+/// whether every byte appended is ASCII; `false` without. Inlined: for a byte, a call costs
+/// more than the work.
+#[inline(always)]
 pub(crate) fn extend_masked_bytes<const ASCII: bool>(
     dst: &mut bytes::BytesMut,
     src: &[u8],
     key: [u8; 4],
     offset: usize,
 ) -> bool {
-    dst.reserve(src.len());
+    // No `reserve` first: for the usual single byte it would be a second capacity check.
     let mut seen = 0;
     for (i, &byte) in src.iter().enumerate() {
         let masked = byte ^ key[offset.wrapping_add(i) % 4];

@@ -31,7 +31,7 @@ const RUNWAY: usize = 3 * MIN_ROOM;
 
 /// [`ReceiveBuffer::extend_unmasked`] takes inputs shorter than this a byte at a time
 /// ([`extend_masked_bytes`](crate::mask::extend_masked_bytes)).
-const TINY: usize = 8;
+pub(super) const TINY: usize = 8;
 
 /// The most room [`ReceiveBuffer::reserve`] makes ahead of the data.
 pub(super) const RESERVE_AHEAD_MAX: usize = (1 << 20) + (64 << 10);
@@ -261,7 +261,23 @@ impl ReceiveBuffer {
     /// and `offset` as for [`apply_mask`](crate::apply_mask)). With `ASCII` (for text), also
     /// tells whether every byte appended is ASCII (see
     /// [`extend_masked_checking`](crate::mask::extend_masked_checking)); `false` without.
+    ///
+    /// Inlined for a tiny read (a byte or two at a time): its call would cost more than the
+    /// bytes.
+    #[inline(always)]
     pub(super) fn extend_unmasked<const ASCII: bool>(&mut self, data: &[u8], key: [u8; 4], offset: usize) -> bool {
+        if data.len() >= TINY || self.len == 0 {
+            return self.extend_unmasked_any::<ASCII>(data, key, offset);
+        }
+        self.bytes.truncate(self.len);
+        let ascii = crate::mask::extend_masked_bytes::<ASCII>(&mut self.bytes, data, key, offset);
+        self.len = self.bytes.len();
+        ascii
+    }
+
+    /// [`extend_unmasked`](Self::extend_unmasked), out of line.
+    #[inline(never)]
+    fn extend_unmasked_any<const ASCII: bool>(&mut self, data: &[u8], key: [u8; 4], offset: usize) -> bool {
         self.reuse_or_release(data.len());
         self.bytes.truncate(self.len);
         let ascii = if data.len() < TINY {

@@ -299,6 +299,13 @@ impl EventQueue {
         }
     }
 
+    /// Whether no event is queued and nothing lent waits to be let go: the queue's next use
+    /// has nothing to do.
+    #[inline(always)]
+    pub(super) fn holds_nothing(&self) -> bool {
+        self.count == 0 && self.queued == 0 && !self.lent && self.frames.is_empty()
+    }
+
     /// How many events are queued.
     #[inline]
     pub(super) fn len(&self) -> usize {

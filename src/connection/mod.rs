@@ -398,8 +398,13 @@ impl Connection {
         if self.events.front_is_frame() {
             return Some(self.events.lend_frame());
         }
-        if self.events.is_empty() && (self.failure_close.is_some() || self.recv.paused) {
-            self.no_more_events();
+        if self.events.is_empty() {
+            if self.failure_close.is_some() || self.recv.paused {
+                self.no_more_events();
+            } else if self.events.holds_nothing() {
+                // The end of the events, with nothing lent to let go.
+                return None;
+            }
         }
         if self.close_reply.is_some() && self.events.front_is_close() {
             if let Some(reply) = self.close_reply.take() {
@@ -461,6 +466,11 @@ impl Connection {
         if self.recv.waits_beyond(data.len()) && self.accepts_input() {
             self.recv.buf.extend(data);
             return Ok(());
+        }
+        // Likewise a byte or two more of text that does not end its frame: unmasked and
+        // validated as it is appended (to fail at the first invalid byte), nothing else.
+        if self.recv.continues_text(data.len(), self.config.receive_mode) && self.accepts_input() {
+            return self.extend_text_bytes(data);
         }
         self.receive_any(data)
     }

@@ -174,6 +174,26 @@ impl Receiver {
         })
     }
 
+    /// Whether `n` more bytes, a tiny read, go on with the payload of the frame in progress
+    /// without ending it, where only unmasking and validating is left to do with them: a
+    /// masked frame of uncompressed text held whole ([`holds_whole`](Self::holds_whole)),
+    /// everything buffered of it unmasked and validated already
+    /// ([`Connection::extend_text_bytes`] takes them).
+    #[inline(always)]
+    pub(super) fn continues_text(&self, n: usize, mode: ReceiveMode) -> bool {
+        let start = self.buf.len();
+        n < super::buffer::TINY
+            && start > 0
+            && !self.paused
+            && self.frame.as_ref().is_some_and(|frame| {
+                frame.mask.is_some()
+                    && frame.scanned == start
+                    && ((start + n) as u64) < frame.remaining
+                    && validates_text(frame, self.message.as_deref())
+                    && self.holds_whole(mode, frame.opcode)
+            })
+    }
+
     /// Whether `n` more bytes, short input, would still leave the buffer short of what
     /// processing needs ([`need`](Self::need)): then they need only be copied in.
     #[inline(always)]
@@ -189,6 +209,26 @@ impl Receiver {
         self.paused = false;
         self.need = 0;
     }
+}
+
+/// Appends `data`, more of the masked payload of a text frame (`key` and `phase` as for
+/// [`apply_mask`]), unmasked, and validates it as it arrives, to fail at the first invalid byte.
+#[inline(always)]
+fn extend_text(
+    buf: &mut ReceiveBuffer,
+    utf8: &mut Utf8Validator,
+    data: &[u8],
+    key: [u8; 4],
+    phase: usize,
+) -> Result<(), ProtocolError> {
+    let start = buf.len();
+    // ASCII, found out while copying, after a complete code point needs no validating
+    // (after an incomplete one it is invalid: the validator says so).
+    let ascii = buf.extend_unmasked::<true>(data, key, phase);
+    if !(ascii && utf8.is_complete()) {
+        utf8.feed(buf.data().get(start..).unwrap_or_default()).map_err(|_| ProtocolError::InvalidUtf8)?;
+    }
+    Ok(())
 }
 
 /// Unmasks `payload` (`key` and `phase` as for [`apply_mask`]); for `text`, also tells whether
@@ -488,17 +528,31 @@ impl Connection {
         }
         let phase = (frame.taken as usize).wrapping_add(start);
         if text {
-            // ASCII, found out while copying, after a complete code point needs no validating
-            // (after an incomplete one it is invalid: the validator says so).
-            let ascii = recv.buf.extend_unmasked::<true>(&data[..n], key, phase);
-            if !(ascii && recv.utf8.is_complete()) {
-                recv.utf8.feed(&recv.buf.data()[start..]).map_err(|_| ProtocolError::InvalidUtf8)?;
-            }
+            extend_text(&mut recv.buf, &mut recv.utf8, &data[..n], key, phase)?;
         } else {
             recv.buf.extend_unmasked::<false>(&data[..n], key, phase);
         }
         frame.scanned = recv.buf.len();
         Ok(n)
+    }
+
+    /// [`receive`](Self::receive) for a tiny read that [`ReceiveState::continues_text`]
+    /// vouches for: it is unmasked as it is appended and validated, and that is all (what
+    /// [`extend_frame_payload`](Self::extend_frame_payload) would do with it, without the
+    /// checks of the rest of the receive path it would pass through).
+    #[inline(always)]
+    pub(super) fn extend_text_bytes(&mut self, data: &[u8]) -> Result<(), Error> {
+        let recv = &mut self.recv;
+        let Some(frame) = recv.frame.as_mut() else { return self.receive_any(data) };
+        let Some(key) = frame.mask else { return self.receive_any(data) };
+        let phase = (frame.taken as usize).wrapping_add(frame.scanned);
+        match extend_text(&mut recv.buf, &mut recv.utf8, data, key, phase) {
+            Ok(()) => {
+                frame.scanned = recv.buf.len();
+                Ok(())
+            }
+            Err(e) => Err(self.fail(e.into())),
+        }
     }
 
     /// Unmasks, validates and delivers what is buffered of the current frame. `Ok(false)`:
