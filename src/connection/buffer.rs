@@ -131,9 +131,26 @@ impl ReceiveBuffer {
         self.bytes.capacity()
     }
 
-    /// Appends `data` (the copying input path).
+    /// Appends `data` (the copying input path). A tiny read (a byte or two at a time) is
+    /// appended a byte at a time: a call to copy it would cost more than the bytes.
     #[inline]
     pub(super) fn extend(&mut self, data: &[u8]) {
+        if data.len() >= TINY || self.len == 0 {
+            return self.extend_any(data);
+        }
+        for &byte in data {
+            // Into initialized room if there is some (see `spare`), else appended.
+            match self.bytes.get_mut(self.len) {
+                Some(slot) => *slot = byte,
+                None => self.bytes.extend_from_slice(&[byte]),
+            }
+            self.len += 1;
+        }
+    }
+
+    /// [`extend`](Self::extend), any input.
+    #[inline]
+    fn extend_any(&mut self, data: &[u8]) {
         self.reuse_or_release(data.len());
         let end = self.len + data.len();
         if end <= self.bytes.len() {
