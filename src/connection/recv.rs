@@ -536,7 +536,7 @@ impl Connection {
         Ok(n)
     }
 
-    /// [`receive`](Self::receive) for a tiny read that [`ReceiveState::continues_text`]
+    /// [`receive`](Self::receive) for a tiny read that [`Receiver::continues_text`]
     /// vouches for: it is unmasked as it is appended and validated, and that is all (what
     /// [`extend_frame_payload`](Self::extend_frame_payload) would do with it, without the
     /// checks of the rest of the receive path it would pass through).
