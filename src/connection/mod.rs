@@ -469,7 +469,7 @@ impl Connection {
         }
         // Likewise a byte or two more of text that does not end its frame: unmasked and
         // validated as it is appended (to fail at the first invalid byte), nothing else.
-        if self.recv.continues_text(data.len(), self.config.receive_mode) && self.accepts_input() {
+        if self.recv.continues_text(data.len()) && self.accepts_input() {
             return self.extend_text_bytes(data);
         }
         self.receive_any(data)

@@ -112,6 +112,12 @@ pub(super) struct Receiver {
     /// Processing stopped to let the application catch up with events (inflating in stream
     /// mode); it resumes when the event queue is empty.
     pub(super) paused: bool,
+    /// The frame in progress, if any, is a masked frame of uncompressed text whose payload the
+    /// buffer holds whole ([`holds_whole`](Self::holds_whole)): the frame
+    /// [`continues_text`](Self::continues_text) is about. Set with every frame (none of it
+    /// changes while the frame arrives); kept here rather than in [`InFrame`], where it would
+    /// grow the connection by 8 bytes.
+    text_held: bool,
     /// The buffer must hold this many bytes before processing can do anything: the header of
     /// the next frame is incomplete, the frame is a short binary one still arriving (see
     /// [`WAIT_WHOLE_MAX`]), or less than [`UNMASK_STEP`] more of a longer one arrived. Set when
@@ -130,6 +136,7 @@ impl Receiver {
             spare_message: None,
             utf8: Utf8Validator::new(),
             paused: false,
+            text_held: false,
             need: 0,
         }
     }
@@ -180,18 +187,13 @@ impl Receiver {
     /// everything buffered of it unmasked and validated already
     /// ([`Connection::extend_text_bytes`] takes them).
     #[inline(always)]
-    pub(super) fn continues_text(&self, n: usize, mode: ReceiveMode) -> bool {
+    pub(super) fn continues_text(&self, n: usize) -> bool {
         let start = self.buf.len();
         n < super::buffer::TINY
             && start > 0
             && !self.paused
-            && self.frame.as_ref().is_some_and(|frame| {
-                frame.mask.is_some()
-                    && frame.scanned == start
-                    && ((start + n) as u64) < frame.remaining
-                    && validates_text(frame, self.message.as_deref())
-                    && self.holds_whole(mode, frame.opcode)
-            })
+            && self.text_held
+            && self.frame.as_ref().is_some_and(|frame| frame.scanned == start && ((start + n) as u64) < frame.remaining)
     }
 
     /// Whether `n` more bytes, short input, would still leave the buffer short of what
@@ -472,7 +474,7 @@ impl Connection {
                 self.recv.buf.reserve(missing.saturating_add(self.config.read_buffer_size));
             }
         }
-        self.recv.frame = Some(InFrame {
+        let frame = InFrame {
             opcode: header.opcode,
             fin: header.fin,
             mask: header.mask,
@@ -480,7 +482,11 @@ impl Connection {
             taken: 0,
             scanned: 0,
             ascii,
-        });
+        };
+        self.recv.text_held = frame.mask.is_some()
+            && validates_text(&frame, self.recv.message.as_deref())
+            && self.recv.holds_whole(self.config.receive_mode, frame.opcode);
+        self.recv.frame = Some(frame);
         Ok(true)
     }
 
