@@ -22,6 +22,9 @@ use bytes::{Buf, BytesMut};
 /// reclaiming the buffer first.
 pub(super) const MIN_ROOM: usize = 4 << 10;
 
+/// [`MIN_ROOM`] as [`ReceiveBuffer::offer`] holds it.
+const MIN_OFFER: u32 = 4 << 10;
+
 /// Allocations at least this large come from the system as fresh pages (glibc's default mmap
 /// threshold), zeroed by the kernel: asking for them zeroed costs nothing.
 const ZEROED_BY_THE_SYSTEM: usize = 128 << 10;
@@ -52,10 +55,12 @@ pub(super) struct ReceiveBuffer {
     emptied_large: bool,
     /// The most room [`spare`](Self::spare) offers now: [`MIN_ROOM`] after the buffer was let
     /// go, doubled each time a read fills all the room offered. A fresh buffer is zeroed a few
-    /// KiB at a time, not a whole read buffer's worth for a 20-byte message.
-    offer: usize,
+    /// KiB at a time, not a whole read buffer's worth for a 20-byte message. 32 bits, as
+    /// `offered` and `ready_frames`: an idle connection's size is a target (room past 4 GiB
+    /// is offered 4 GiB at a time).
+    offer: u32,
     /// The room the last [`spare`](Self::spare) offered.
-    offered: usize,
+    offered: u32,
     /// The data up to here came in through [`extend_unmasking`](Self::extend_unmasking), and
     /// every masked text or continuation frame in it with a payload of at least
     /// [`FUSED_MIN`](crate::mask::FUSED_MIN) bytes was unmasked while copied and is all ASCII
@@ -65,8 +70,8 @@ pub(super) struct ReceiveBuffer {
     /// checked (see [`extend_unmasking`](Self::extend_unmasking)). Cleared when anything else
     /// takes data from the front.
     ready: usize,
-    /// How many frames [`ready`](Self::ready) covers (0: none).
-    ready_frames: usize,
+    /// How many frames [`ready`](Self::ready) covers (0: none): a step's worth at most.
+    ready_frames: u32,
 }
 
 /// Whether the payload of `len` bytes at `at` in the data, of a masked text or continuation
@@ -101,7 +106,7 @@ impl ReceiveBuffer {
             len: 0,
             idle_capacity,
             emptied_large: false,
-            offer: MIN_ROOM,
+            offer: MIN_OFFER,
             offered: 0,
             ascii_until: 0,
             ready: 0,
@@ -193,7 +198,7 @@ impl ReceiveBuffer {
         let mut vouching = true;
         let mut ascii_until = 0;
         let (mut checking, limit) = (batch.is_some(), batch.unwrap_or(0));
-        let (mut ready, mut ready_frames) = (0, 0);
+        let (mut ready, mut ready_frames) = (0, 0u32);
         while let Some((header_len, payload_len)) = crate::frame::frame_extent(&data[at..]) {
             let payload_at = at + header_len;
             let Some(end) = payload_at.checked_add(payload_len).filter(|&end| end <= data.len()) else {
@@ -238,6 +243,7 @@ impl ReceiveBuffer {
                     "a frame checked while copied that the batch path does not take"
                 );
                 if checking {
+                    // At most `step / FUSED_MIN` + 1 frames: far from overflowing.
                     (ready, ready_frames) = (end, ready_frames + 1);
                 }
                 plain = end;
@@ -265,7 +271,7 @@ impl ReceiveBuffer {
             return None;
         }
         let count = core::mem::take(&mut self.ready_frames);
-        Some((self.split_to(self.ready), count))
+        Some((self.split_to(self.ready), count as usize))
     }
 
     /// Where the data [`holds_ascii`] vouches for ends.
@@ -321,7 +327,7 @@ impl ReceiveBuffer {
     /// How much of `n` [`spare`](Self::spare) would offer now.
     #[inline]
     pub(super) fn offer(&self, n: usize) -> usize {
-        n.min(self.offer)
+        n.min(self.offer as usize)
     }
 
     /// [`spare`](Self::spare) for a read whose size is known to be needed (the rest of a
@@ -344,7 +350,7 @@ impl ReceiveBuffer {
             // `resize` keeps the initialized room past the data and zeroes only what is new.
             self.bytes.resize(end, 0);
         }
-        self.offered = n;
+        self.offered = u32::try_from(n).unwrap_or(u32::MAX);
         &mut self.bytes[self.len..end]
     }
 
@@ -363,7 +369,7 @@ impl ReceiveBuffer {
         if self.bytes.capacity() - self.len < n {
             self.grow(n);
         }
-        self.offered = n;
+        self.offered = u32::try_from(n).unwrap_or(u32::MAX);
         (&mut self.bytes).limit(n)
     }
 
@@ -386,7 +392,7 @@ impl ReceiveBuffer {
         }
         let n = self.bytes.len().saturating_sub(self.len);
         self.len = self.bytes.len();
-        if n > 0 && n >= core::mem::take(&mut self.offered) {
+        if n > 0 && n >= core::mem::take(&mut self.offered) as usize {
             self.offer = self.offer.saturating_mul(2);
         }
     }
@@ -430,7 +436,7 @@ impl ReceiveBuffer {
     #[inline]
     pub(super) fn commit(&mut self, n: usize) {
         self.len = (self.len + n).min(self.bytes.len());
-        if n > 0 && n >= core::mem::take(&mut self.offered) {
+        if n > 0 && n >= core::mem::take(&mut self.offered) as usize {
             self.offer = self.offer.saturating_mul(2);
         }
     }
@@ -473,7 +479,7 @@ impl ReceiveBuffer {
         if self.len == 0 {
             self.bytes = BytesMut::new();
             self.emptied_large = false;
-            self.offer = MIN_ROOM;
+            self.offer = MIN_OFFER;
         }
     }
 

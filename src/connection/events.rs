@@ -157,7 +157,9 @@ pub(super) struct EventQueue {
     /// The front entry's chunk when it is frames ([`Queued::Frames`]); its last frame lent
     /// stays here until the queue's next use.
     frames: Bytes,
-    /// Where the next of `frames` starts.
+    /// Where the next of `frames` starts; with none of them to come, [`LENT_EVENT`] if the
+    /// front of `queue`, a ready event, is lent (let go at the queue's next use). One field for
+    /// both: an idle connection's size is a target.
     at: usize,
     /// How many of `frames` are still to come: the events before any in `queue`.
     count: usize,
@@ -166,9 +168,10 @@ pub(super) struct EventQueue {
     /// How many events `queue` holds (an entry of frames holds several; a lent event is not
     /// counted).
     queued: usize,
-    /// Whether the front of `queue`, a ready event, is lent (let go at the queue's next use).
-    lent: bool,
 }
+
+/// [`EventQueue::at`]: the front of the ring, a ready event, is lent.
+const LENT_EVENT: usize = usize::MAX;
 
 impl EventQueue {
     /// Queues `event` after the others.
@@ -264,7 +267,7 @@ impl EventQueue {
         // A ready event stays in front until the next use drops it.
         let Some(Queued::Ready(event)) = self.queue.front() else { return None };
         self.queued -= 1;
-        self.lent = true;
+        self.at = LENT_EVENT;
         Some(EventRef::from(event))
     }
 
@@ -279,12 +282,12 @@ impl EventQueue {
     /// moving the next entry of frames, if it is the oldest, to the front.
     #[inline]
     fn settle(&mut self) {
-        if self.lent {
-            self.lent = false;
-            self.queue.pop_front();
-        }
         if self.count > 0 {
+            // (Nothing is lent from the ring while frames in front of it are to come.)
             return;
+        }
+        if core::mem::take(&mut self.at) == LENT_EVENT {
+            self.queue.pop_front();
         }
         if !self.frames.is_empty() {
             self.frames = Bytes::new();
@@ -303,7 +306,7 @@ impl EventQueue {
     /// has nothing to do.
     #[inline(always)]
     pub(super) fn holds_nothing(&self) -> bool {
-        self.count == 0 && self.queued == 0 && !self.lent && self.frames.is_empty()
+        self.count == 0 && self.queued == 0 && self.at != LENT_EVENT && self.frames.is_empty()
     }
 
     /// How many events are queued.

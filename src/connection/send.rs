@@ -52,7 +52,10 @@ pub(crate) struct SendQueue {
     control: VecDeque<(OpCode, Bytes)>,
     messages: VecDeque<OutMessage>,
     queued_bytes: usize,
-    close: Option<Bytes>,
+    /// The close frame's payload, once queued. Boxed: a connection closes once, and every
+    /// idle connection would carry the room for it (the tokio example's task grows past an
+    /// allocation size class at a few bytes more).
+    close: Option<alloc::boxed::Box<Bytes>>,
     close_encoded: bool,
     /// The kind of a streamed message that was started and not finished.
     stream_open: Option<MessageKind>,
@@ -154,7 +157,7 @@ impl SendQueue {
     /// Queues the close frame; it goes out after every message queued before it.
     pub(crate) fn push_close(&mut self, frame: Option<&CloseFrame>) {
         if self.close.is_none() && !self.close_encoded {
-            self.close = Some(frame.map(CloseFrame::encode).unwrap_or_default());
+            self.close = Some(alloc::boxed::Box::new(frame.map(CloseFrame::encode).unwrap_or_default()));
             self.refill();
         }
     }
