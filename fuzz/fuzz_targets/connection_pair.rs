@@ -719,6 +719,9 @@ fn run(data: &[u8], honor_release: bool) -> Option<(Vec<Record>, usize)> {
 /// same with and without it.
 fn pieces_joined(transcript: Vec<Record>) -> Vec<Record> {
     let mut joined: Vec<Record> = Vec::with_capacity(transcript.len());
+    // The bytes of the last record in `joined` once a piece was joined to it: gathered here and
+    // put in place when the run of pieces ends, so that joining stays linear in their length.
+    let mut open: Option<Vec<u8>> = None;
     for record in transcript {
         if let (Some(Record::Event(i, Event::Fragment(piece))), Record::Event(j, Event::Fragment(next))) =
             (joined.last_mut(), &record)
@@ -727,15 +730,22 @@ fn pieces_joined(transcript: Vec<Record>) -> Vec<Record> {
             && !next.first
             && piece.kind == next.kind
         {
-            let mut data = piece.data.to_vec();
-            data.extend_from_slice(&next.data);
-            piece.data = data.into();
+            open.get_or_insert_with(|| piece.data.to_vec()).extend_from_slice(&next.data);
             piece.last = next.last;
             continue;
         }
+        close_run(&mut joined, &mut open);
         joined.push(record);
     }
+    close_run(&mut joined, &mut open);
     joined
+}
+
+/// Puts the bytes gathered for a run of pieces into its record (see `pieces_joined`).
+fn close_run(joined: &mut [Record], open: &mut Option<Vec<u8>>) {
+    if let (Some(data), Some(Record::Event(_, Event::Fragment(piece)))) = (open.take(), joined.last_mut()) {
+        piece.data = data.into();
+    }
 }
 
 fuzz_target!(|data: &[u8]| {
