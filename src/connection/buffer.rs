@@ -53,6 +53,10 @@ pub(super) struct ReceiveBuffer {
     /// The data was emptied out of an allocation larger than `idle_capacity`, which the
     /// handles split off may still share.
     emptied_large: bool,
+    /// The last read went into initialized room ([`spare`](Self::spare)), not into spare
+    /// capacity ([`room`](Self::room)) or by copying ([`extend`](Self::extend)): a large
+    /// allocation is then asked for zeroed (see [`reserve`](Self::reserve)).
+    reads_in_place: bool,
     /// The most room [`spare`](Self::spare) offers now: [`MIN_ROOM`] after the buffer was let
     /// go, doubled each time a read fills all the room offered. A fresh buffer is zeroed a few
     /// KiB at a time, not a whole read buffer's worth for a 20-byte message. 32 bits, as
@@ -106,6 +110,7 @@ impl ReceiveBuffer {
             len: 0,
             idle_capacity,
             emptied_large: false,
+            reads_in_place: false,
             offer: MIN_OFFER,
             offered: 0,
             ascii_until: 0,
@@ -334,6 +339,7 @@ impl ReceiveBuffer {
     /// frame): `n` bytes, however little reads needed before.
     #[inline]
     pub(super) fn spare_exactly(&mut self, n: usize) -> &mut [u8] {
+        self.reads_in_place = true;
         self.reuse_or_release(n);
         let left = self.bytes.capacity() - self.len;
         let n = if left >= n.min(MIN_ROOM) {
@@ -361,6 +367,7 @@ impl ReceiveBuffer {
     #[cfg(any(test, feature = "tokio"))]
     #[inline]
     pub(super) fn room(&mut self, n: usize) -> Limit<&mut BytesMut> {
+        self.reads_in_place = false;
         self.reuse_or_release(n);
         // Initialized room is of no use to such a read, and must not pass for data.
         self.bytes.truncate(self.len);
@@ -412,9 +419,12 @@ impl ReceiveBuffer {
             // `reserve`, which may copy everything in front of the data too.
             if !self.bytes.try_reclaim(additional) {
                 let size = self.len + additional;
-                self.bytes = if size >= ZEROED_BY_THE_SYSTEM {
+                self.bytes = if size >= ZEROED_BY_THE_SYSTEM && self.reads_in_place {
                     // Pages fresh from the system are zero already: initialized room that reads
-                    // can be offered without zeroing it again, for free.
+                    // can be offered without zeroing it again, for free. Not always fresh,
+                    // though (glibc serves sizes it has seen freed from its heap, and then
+                    // clears them), so only for reads that need initialized room: copied
+                    // input and reads into spare capacity take the buffer as it comes.
                     let mut fresh = BytesMut::zeroed(size);
                     fresh[..self.len].copy_from_slice(&self.bytes);
                     fresh
@@ -627,6 +637,38 @@ mod tests {
         buf.room(first).put_slice(&alloc::vec![1; first]);
         buf.commit_room(true);
         assert_eq!(buf.offer(64 << 10), 2 * first);
+    }
+
+    #[test]
+    fn a_large_allocation_is_zeroed_only_for_reads_into_initialized_room() {
+        // A frame's header reserves 1 MiB while the previous message still holds the
+        // allocation, so the buffer moves to a new one.
+        let reserve_after = |read: fn(&mut ReceiveBuffer)| {
+            let mut buf = ReceiveBuffer::new(64 << 10);
+            read(&mut buf);
+            let held = buf.split_to(4);
+            buf.reserve(1 << 20);
+            assert_eq!(buf.data(), b"efgh");
+            assert!(buf.capacity() >= 4 + (1 << 20));
+            drop(held);
+            // How much of the new allocation is initialized room past the data.
+            buf.bytes.len() - buf.len
+        };
+        let spare = |buf: &mut ReceiveBuffer| {
+            buf.spare(8).copy_from_slice(b"abcdefgh");
+            buf.commit(8);
+        };
+        let room = |buf: &mut ReceiveBuffer| {
+            buf.room(8).put_slice(b"abcdefgh");
+            buf.commit_room(true);
+        };
+        let copied = |buf: &mut ReceiveBuffer| buf.extend(b"abcdefgh");
+        // `spare` offers initialized room: asked for zeroed, the allocation has all of it.
+        assert_eq!(reserve_after(spare), 1 << 20);
+        // The others never offer it: zeroing would be for nothing (a memset, when the
+        // allocator serves the size from its heap).
+        assert_eq!(reserve_after(room), 0);
+        assert_eq!(reserve_after(copied), 0);
     }
 
     #[test]
