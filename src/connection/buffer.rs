@@ -181,9 +181,13 @@ impl ReceiveBuffer {
     /// not, [`holds_ascii`] tells, so that they need not be read again to be
     /// validated. Everything else is copied as it is, to be checked and unmasked as usual.
     ///
-    /// Copies whole frames up to `step` bytes (at least one frame), or all of `data` if its
-    /// first frame is not whole, and returns how much it copied: one walk over the headers
-    /// both cuts the input into cache-sized steps and copies it.
+    /// Copies whole frames up to `step` bytes (at least one frame), and returns how much it
+    /// copied: one walk over the headers both cuts the input into cache-sized steps and copies
+    /// it. If the first frame is not whole, it copies only that frame's header when the frame
+    /// is masked (its payload is best unmasked as it is copied into the room the header makes
+    /// the receive path reserve, by
+    /// [`Connection::extend_frame_payload`](super::Connection), rather than copied here, copied
+    /// again into that room and then unmasked), else all of `data`.
     ///
     /// With `batch` (no message in progress, messages received whole), whole frames that
     /// [`Connection::whole_frames`](super::Connection) would take as they are — unfragmented,
@@ -260,7 +264,14 @@ impl ReceiveBuffer {
                 ascii_until = at;
             }
         }
-        let copied = if at == 0 { data.len() } else { at };
+        let copied = match at {
+            // The first frame, not whole (the loop would have taken it): its header alone.
+            0 => match crate::frame::frame_extent(data) {
+                Some((header_len, _)) if data[1] & 0x80 != 0 => header_len,
+                _ => data.len(),
+            },
+            _ => at,
+        };
         self.bytes.extend_from_slice(&data[plain..copied]);
         self.ascii_until = ascii_until;
         (self.ready, self.ready_frames) = (ready, ready_frames);

@@ -515,10 +515,17 @@ impl Connection {
                 let batch = (self.recv.message.is_none() && self.config.receive_mode == crate::ReceiveMode::Message)
                     .then(|| self.config.max_frame_size.min(self.config.max_message_size));
                 self.recv.buf.extend_unmasking(rest, RECEIVE_STEP, batch)
+            } else if unmask_while_copying && self.recv.frame.is_some() {
+                // The payload of a frame whose header alone was taken just now (see
+                // `extend_unmasking`), unmasked as it is copied into the room made for it, or
+                // as usual if that does not take it.
+                match self.extend_frame_payload(rest) {
+                    Ok(0) => self.copy_step(rest),
+                    Ok(n) => n,
+                    Err(e) => return Err(self.fail(e.into())),
+                }
             } else {
-                let step = self.receive_step(rest);
-                self.recv.buf.extend(&rest[..step]);
-                step
+                self.copy_step(rest)
             };
             self.process()?;
             rest = &rest[taken..];
@@ -528,10 +535,20 @@ impl Connection {
         }
     }
 
+    /// Copies the next step of `data` ([`receive_step`](Self::receive_step)) into the receive
+    /// buffer as it is, and returns its length.
+    #[inline]
+    fn copy_step(&mut self, data: &[u8]) -> usize {
+        let step = self.receive_step(data);
+        self.recv.buf.extend(&data[..step]);
+        step
+    }
+
     /// How much of `data`, copied input, [`receive`](Self::receive) takes next when it does
     /// not unmask it while copying ([`ReceiveBuffer::extend_unmasking`](buffer::ReceiveBuffer)
     /// walks the frames itself): all of it, unless it is large and starts between frames; then
-    /// whole frames, as many as fit in [`RECEIVE_STEP`] (at least one).
+    /// whole frames, as many as fit in [`RECEIVE_STEP`] (at least one), or the header of a
+    /// first frame that is not whole.
     #[inline]
     fn receive_step(&self, data: &[u8]) -> usize {
         if data.len() <= RECEIVE_STEP || self.recv.buf.len() > 0 || self.recv.frame.is_some() {
@@ -548,7 +565,13 @@ impl Connection {
                 break;
             }
         }
-        if at == 0 { data.len() } else { at }
+        if at > 0 {
+            return at;
+        }
+        // The first frame is not whole: its header alone, if that is there, so that its
+        // payload is copied into the room its header makes the receive path reserve, not
+        // copied here first and then moved there.
+        crate::frame::frame_extent(data).map_or(data.len(), |(header_len, _)| header_len)
     }
 
     /// Zero-copy receive, step one: room to read into. Between frames, up to
