@@ -25,6 +25,9 @@ enum Feed {
     Segments,
     /// One byte per read: the worst case for a resumable parser.
     Bytewise,
+    /// 64 KiB reads, as a server draining a busy socket into a buffer of that size gets them:
+    /// a large frame starts in a read that does not hold it whole.
+    Large,
 }
 
 impl Feed {
@@ -33,6 +36,7 @@ impl Feed {
             Self::Whole => "whole",
             Self::Segments => "1460",
             Self::Bytewise => "bytewise",
+            Self::Large => "65536",
         }
     }
 
@@ -41,6 +45,7 @@ impl Feed {
             Self::Whole => usize::MAX,
             Self::Segments => 1460,
             Self::Bytewise => 1,
+            Self::Large => 64 << 10,
         }
     }
 }
@@ -120,10 +125,11 @@ fn fragmented_messages(kind: Payload, feed: Feed, fragments: usize, fragment_len
 fn cases() -> Vec<Case> {
     let mut cases = Vec::new();
     for kind in [Payload::Binary, Payload::Ascii, Payload::Utf8] {
-        for feed in [Feed::Whole, Feed::Segments, Feed::Bytewise] {
+        for feed in [Feed::Whole, Feed::Segments, Feed::Bytewise, Feed::Large] {
             for len in SIZES {
-                // One byte at a time through a large payload says nothing new and takes long.
-                if feed == Feed::Bytewise && len > 16 << 10 {
+                // One byte at a time through a large payload says nothing new and takes long;
+                // 64 KiB reads of smaller messages are the whole batch.
+                if (feed == Feed::Bytewise && len > 16 << 10) || (feed == Feed::Large && len < 64 << 10) {
                     continue;
                 }
                 cases.push(whole_messages(kind, feed, len));
@@ -365,7 +371,7 @@ fn run_case(c: &mut Criterion<BenchClock>, case: &Case) {
     // time it re-offers its whole read buffer per byte, so only the small sizes are run.
     let zero_copy_worth_it = match case.feed {
         Feed::Whole => false,
-        Feed::Segments => true,
+        Feed::Segments | Feed::Large => true,
         Feed::Bytewise => case.payload.len() <= 125,
     };
     if zero_copy_worth_it {
