@@ -855,6 +855,48 @@ fn close_frame_struct_and_codes() {
     assert_eq!(CloseCode::from(1011), CloseCode::INTERNAL);
 }
 
+#[test]
+fn large_frames_arrive_intact_in_large_reads_that_cut_them() {
+    // A read of more than 16 KiB that starts a frame it does not hold takes the frame's header
+    // first, then copies the rest into the room the header reserved (unmasked as it is copied,
+    // on a server). ASCII and multi-byte text (reads cut code points) and binary, each with a
+    // small frame after it, both roles, both receive modes.
+    let text = "wscore: é, €, 😀. ".repeat(20_000);
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7) as u8).collect();
+    for (b0, payload, event) in [(0x81, text.as_bytes(), harness::text(&text)), (0x82, &data[..], binary(&data))] {
+        for role_is_server in [true, false] {
+            for mode in [ReceiveMode::Message, ReceiveMode::Stream] {
+                for read in [20_000, 65_536, 100_003] {
+                    let config = Config::default().receive_mode(mode);
+                    let (mut conn, key) = if role_is_server {
+                        (Connection::server(config), Some(harness::MASK))
+                    } else {
+                        (Connection::client(config), None)
+                    };
+                    let mut wire = harness::raw_frame(b0, key, payload);
+                    wire.extend(harness::raw_frame(0x82, key, b"after"));
+                    let (result, events) = harness::receive_in_reads(&mut conn, &wire, read);
+                    let what = (b0, role_is_server, mode, read);
+                    assert_eq!(result, Ok(()), "{what:?}");
+                    assert!(reassemble(&events) == [event.clone(), binary(b"after")], "{what:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn invalid_text_fails_on_the_large_read_that_starts_its_frame() {
+    let mut payload = vec![b'a'; 1 << 20];
+    payload[40_000] = 0xFF;
+    for (mut conn, key) in [(server(), Some(harness::MASK)), (harness::client(), None)] {
+        let wire = harness::raw_frame(0x81, key, &payload);
+        let err = conn.receive(&wire[..64 << 10]).unwrap_err();
+        assert_eq!(err, Error::Protocol(ProtocolError::InvalidUtf8), "{:?}", conn.role());
+        assert_eq!(err.close_code(), CloseCode(1007));
+    }
+}
+
 // ----- permessage-deflate through the pair -----
 
 #[cfg(feature = "deflate")]
