@@ -69,13 +69,16 @@
 //!
 //! With the `rustls` feature, [`WebSocket::connect`] speaks `wss://` too: the server's
 //! certificate is checked against the bundled Mozilla roots and the URL's host (a DNS name or an
-//! IP address). [`WebSocket::connect_with_connector`] takes a [`Connector`](crate::Connector):
-//! your own [`rustls::ClientConfig`] (a private CA, client certificates) and an HTTP `CONNECT`
-//! proxy ([`Proxy`](crate::Proxy), with Basic credentials, or the one the environment names).
+//! IP address). [`WebSocket::connect_with_connector`] takes a [`Connector`]: your own
+//! [`rustls::ClientConfig`][client-config] (a private CA, client certificates) and an HTTP
+//! `CONNECT` proxy ([`Proxy`](crate::Proxy), with Basic credentials, or the one the environment
+//! names).
 //! Without the feature, `wss://` fails with [`DriverError::TlsNotSupported`]; a TLS stream of
 //! your own can still be driven: wrap it in a type that implements [`Transport`] (forwarding the
 //! timeouts to the socket underneath) or in [`Untimed`], and run the upgrade with
 //! [`WebSocket::client`].
+//!
+//! [client-config]: https://docs.rs/rustls/0.23/rustls/client/struct.ClientConfig.html
 //!
 //! The split of a TLS connection ([`WebSocket::split`] on a [`MaybeTlsStream`]) works like the
 //! split of a TCP one: one TLS session cannot be read and written through two handles, so the

@@ -21,7 +21,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 const MAX_SLICES: usize = 64;
 
 /// The sink accepts a message while less than this much output is queued (or
-/// [`Config::max_write_buffer`], if lower); past it, it writes first.
+/// [`Config::max_write_buffer`](crate::Config::max_write_buffer), if lower); past it, it writes first.
 const WRITE_HIGH_WATER: usize = 128 << 10;
 
 /// The current time on tokio's clock (which a test may pause), as the core's instant.

@@ -74,11 +74,13 @@
 //!
 //! With the `rustls` feature, [`WebSocketStream::connect`] speaks `wss://` too (tokio-rustls;
 //! the server's certificate is checked against the bundled Mozilla roots and the URL's host).
-//! [`WebSocketStream::connect_with_connector`] takes a [`Connector`](crate::Connector): your own
-//! [`rustls::ClientConfig`] and an HTTP `CONNECT` proxy ([`Proxy`](crate::Proxy)). The split
-//! halves share the one TLS stream like any other. Without the feature, `wss://` fails with
-//! [`DriverError::TlsNotSupported`]; open a TLS stream yourself and run the upgrade over it
-//! with [`WebSocketStream::client`].
+//! [`WebSocketStream::connect_with_connector`] takes a [`Connector`]: your own
+//! [`rustls::ClientConfig`][client-config] and an HTTP `CONNECT` proxy ([`Proxy`](crate::Proxy)).
+//! The split halves share the one TLS stream like any other. Without the feature, `wss://`
+//! fails with [`DriverError::TlsNotSupported`]; open a TLS stream yourself and run the upgrade
+//! over it with [`WebSocketStream::client`].
+//!
+//! [client-config]: https://docs.rs/rustls/0.23/rustls/client/struct.ClientConfig.html
 
 mod connect;
 mod inner;
