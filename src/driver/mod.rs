@@ -1,6 +1,5 @@
 //! Ready-made drivers: the drive loop of the [crate docs](crate#the-drive-loop) written once for
-//! blocking `std::io` streams ([`blocking`]) and for tokio
-//! ([`tokio`]).
+//! blocking `std::io` streams ([`blocking`]) and for tokio ([`tokio`]).
 //!
 //! Both `connect` helpers reach the server the same way, set by a [`Connector`]: TCP, then
 //! optionally an HTTP `CONNECT` tunnel through a proxy (the sans-I/O

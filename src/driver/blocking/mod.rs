@@ -72,11 +72,10 @@
 //! IP address). [`WebSocket::connect_with_connector`] takes a [`Connector`]: your own
 //! [`rustls::ClientConfig`][client-config] (a private CA, client certificates) and an HTTP
 //! `CONNECT` proxy ([`Proxy`](crate::Proxy), with Basic credentials, or the one the environment
-//! names).
-//! Without the feature, `wss://` fails with [`DriverError::TlsNotSupported`]; a TLS stream of
-//! your own can still be driven: wrap it in a type that implements [`Transport`] (forwarding the
-//! timeouts to the socket underneath) or in [`Untimed`], and run the upgrade with
-//! [`WebSocket::client`].
+//! names). Without the feature, `wss://` fails with [`DriverError::TlsNotSupported`]; a TLS
+//! stream of your own can still be driven: wrap it in a type that implements [`Transport`]
+//! (forwarding the timeouts to the socket underneath) or in [`Untimed`], and run the upgrade
+//! with [`WebSocket::client`].
 //!
 //! [client-config]: https://docs.rs/rustls/0.23/rustls/client/struct.ClientConfig.html
 //!
