@@ -457,9 +457,9 @@ impl Connection {
     /// a time (about 16 KiB): each frame is unmasked and validated while the copy still has it
     /// in the CPU's nearest cache. A large frame that starts in such an input without ending
     /// there has its header taken first (which, for a message received whole, makes room for
-    /// all of its payload), so that the rest is copied once, where it stays. On a server, masked payloads are unmasked while
-    /// they are copied (whole frames of a large input, and input that goes on with a frame's
-    /// payload).
+    /// all of its payload), so that the rest is copied once, where it stays. On a server,
+    /// masked payloads are unmasked while they are copied (whole frames of a large input, and
+    /// input that goes on with a frame's payload).
     #[inline]
     pub fn receive(&mut self, data: &[u8]) -> Result<(), Error> {
         // A few more bytes of what the buffer waits for (a header, a short frame to be taken
