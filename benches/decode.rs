@@ -5,11 +5,12 @@
 
 mod clock;
 mod corpus;
+mod paired;
 mod transport;
 
 use clock::BenchClock;
 use corpus::{BINARY, SIZES, TEXT};
-use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group};
 use futures_util::StreamExt;
 use std::hint::black_box;
 use std::rc::Rc;
@@ -339,12 +340,7 @@ fn bench(
     let mut checked = false;
     group.bench_function(BenchmarkId::new(name, &case.parameter), |b| {
         if !checked {
-            let mut seen = 0;
-            drive(&mut |message| {
-                assert!(message == case.payload, "{name} decoded {} a different message", case.group);
-                seen += 1;
-            });
-            assert_eq!(seen, case.messages, "{name} decoded {} {}: wrong message count", case.group, case.parameter);
+            check(case, name, &mut drive);
             checked = true;
         }
         b.iter(|| {
@@ -355,18 +351,25 @@ fn bench(
     });
 }
 
-fn run_case(c: &mut Criterion<BenchClock>, case: &Case) {
-    let mut group = c.benchmark_group(&case.group);
-    group.throughput(Throughput::Elements(case.messages as u64));
+/// One implementation of a case: its name and a driver that decodes all of the case's input
+/// once, reporting every message.
+type Driver<'a> = (&'static str, Box<Drive<'a>>);
+
+/// Decodes all of a case's input once, passing every message to the callback.
+type Drive<'a> = dyn FnMut(&mut dyn FnMut(&[u8])) + 'a;
+
+/// Every implementation of `case`, in the order they run (the floor first).
+fn drivers<'a>(case: &'a Case, runtime: &'a tokio::runtime::Runtime) -> Vec<Driver<'a>> {
+    let mut drivers: Vec<Driver<'a>> = Vec::new();
 
     let mut decoder = MinimalDecoder::default();
-    bench(&mut group, "baseline", case, |on| drive_baseline(&mut decoder, case, &mut |m| on(m)));
+    drivers.push(("baseline", Box::new(move |on| drive_baseline(&mut decoder, case, &mut |m| on(m)))));
 
     let mut conn = Connection::server(Config::default());
-    bench(&mut group, "wscore", case, |on| drive_wscore(&mut conn, case, &mut |m| on(m)));
+    drivers.push(("wscore", Box::new(move |on| drive_wscore(&mut conn, case, &mut |m| on(m)))));
 
     let mut conn = Connection::server(Config::default());
-    bench(&mut group, "wscore_ref", case, |on| drive_wscore_ref(&mut conn, case, &mut |m| on(m)));
+    drivers.push(("wscore_ref", Box::new(move |on| drive_wscore_ref(&mut conn, case, &mut |m| on(m)))));
 
     // The zero-copy path only differs when reads are smaller than the message; one byte at a
     // time it re-offers its whole read buffer per byte, so only the small sizes are run.
@@ -377,15 +380,14 @@ fn run_case(c: &mut Criterion<BenchClock>, case: &Case) {
     };
     if zero_copy_worth_it {
         let mut conn = Connection::server(Config::default());
-        bench(&mut group, "wscore_zc", case, |on| drive_wscore_zero_copy(&mut conn, case, &mut |m| on(m)));
+        drivers.push(("wscore_zc", Box::new(move |on| drive_wscore_zero_copy(&mut conn, case, &mut |m| on(m)))));
     }
 
     let segment = case.feed.segment();
     let reader = SegmentReader::new(case.input.clone(), segment);
     let mut ws = tungstenite::WebSocket::from_raw_socket(reader, tungstenite::protocol::Role::Server, None);
-    bench(&mut group, "tungstenite", case, |on| drive_tungstenite(&mut ws, case, &mut |m| on(m)));
+    drivers.push(("tungstenite", Box::new(move |on| drive_tungstenite(&mut ws, case, &mut |m| on(m)))));
 
-    let runtime = transport::runtime();
     let reader = SegmentReader::new(case.input.clone(), segment);
     let plain = fastwebsockets::WebSocket::after_handshake(reader.clone(), fastwebsockets::Role::Server);
     let mut ws = if case.fragmented {
@@ -393,16 +395,28 @@ fn run_case(c: &mut Criterion<BenchClock>, case: &Case) {
     } else {
         FastWebSockets::Frames(plain)
     };
-    bench(&mut group, "fastwebsockets", case, |on| {
-        runtime.block_on(drive_fastwebsockets(&mut ws, &reader, case, &mut |m| on(m)));
-    });
+    drivers.push((
+        "fastwebsockets",
+        Box::new(move |on| runtime.block_on(drive_fastwebsockets(&mut ws, &reader, case, &mut |m| on(m)))),
+    ));
 
     let reader = SegmentReader::new(case.input.clone(), segment);
     let mut ws = tokio_websockets::ServerBuilder::new().serve(reader);
-    bench(&mut group, "tokio-websockets", case, |on| {
-        runtime.block_on(drive_tokio_websockets(&mut ws, case, &mut |m| on(m)));
-    });
+    drivers.push((
+        "tokio-websockets",
+        Box::new(move |on| runtime.block_on(drive_tokio_websockets(&mut ws, case, &mut |m| on(m)))),
+    ));
 
+    drivers
+}
+
+fn run_case(c: &mut Criterion<BenchClock>, case: &Case) {
+    let mut group = c.benchmark_group(&case.group);
+    group.throughput(Throughput::Elements(case.messages as u64));
+    let runtime = transport::runtime();
+    for (name, mut drive) in drivers(case, &runtime) {
+        bench(&mut group, name, case, |on| drive(on));
+    }
     group.finish();
 }
 
@@ -417,4 +431,50 @@ criterion_group! {
     config = clock::criterion();
     targets = decode
 }
-criterion_main!(benches);
+/// Decodes `case` once with every implementation and checks each reports every message intact.
+fn check(case: &Case, name: &str, drive: &mut Drive<'_>) {
+    let mut seen = 0;
+    drive(&mut |message| {
+        assert!(message == case.payload, "{name} decoded {} a different message", case.group);
+        seen += 1;
+    });
+    assert_eq!(seen, case.messages, "{name} decoded {} {}: wrong message count", case.group, case.parameter);
+}
+
+/// The paired mode (`WSCORE_PAIRED`, see `benches/paired`): the selected cases' implementations
+/// timed interleaved, and a table of ratios.
+fn run_paired(settings: &paired::Settings) {
+    let mut rows = Vec::new();
+    for case in cases() {
+        let id = format!("{}/{}", case.group, case.parameter);
+        if !settings.selects(&id) {
+            continue;
+        }
+        let runtime = transport::runtime();
+        let mut drivers = drivers(&case, &runtime);
+        let mut runs: Vec<paired::Run<'_>> = drivers
+            .iter_mut()
+            .map(|(name, drive)| {
+                check(&case, name, &mut **drive);
+                let run: Box<dyn FnMut() + '_> = Box::new(move || {
+                    drive(&mut |message| {
+                        black_box(message);
+                    });
+                });
+                (*name, run)
+            })
+            .collect();
+        eprintln!("{id}");
+        rows.push(paired::measure(&id, case.messages, &mut runs, settings));
+    }
+    paired::print(&rows, settings);
+}
+
+fn main() {
+    if let Some(settings) = paired::Settings::from_env() {
+        run_paired(&settings);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -23,7 +23,7 @@ impl BenchClock {
         Self { cpu: cfg!(unix) && !wall_asked, epoch: Instant::now(), wall: WallTime }
     }
 
-    fn now_ns(&self) -> u64 {
+    pub(crate) fn now_ns(&self) -> u64 {
         if self.cpu { thread_cpu_ns() } else { self.epoch.elapsed().as_nanos() as u64 }
     }
 }
