@@ -806,4 +806,56 @@ mod tests {
         input.resize(read, 0);
         assert_eq!(client.receive_step(&input), 10);
     }
+
+    /// Masked binary frames with a 16-bit length: `count` of `len` bytes each.
+    fn frames16(count: usize, len: u16) -> alloc::vec::Vec<u8> {
+        let mut out = alloc::vec::Vec::new();
+        for _ in 0..count {
+            out.extend_from_slice(&[0x82, 0x80 | 126]);
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(&[1, 2, 3, 4]);
+            out.resize(out.len() + usize::from(len), 0);
+        }
+        out
+    }
+
+    #[test]
+    fn a_large_read_of_ready_frames_is_copied_past_the_step_in_one_go() {
+        let step = super::super::RECEIVE_STEP;
+        // Frames handed out as they are: copied past the step (nothing reads them again).
+        let input = frames16(8, 16 << 10);
+        let mut conn = Connection::server(Config::default());
+        assert_eq!(conn.recv.buf.extend_unmasking(&input, step, Some(1 << 20)), input.len());
+        assert_eq!(conn.recv.buf.take_ready().map(|(_, count)| count), Some(8));
+        // Up to a cap: the rest is for the next call.
+        let input = frames16(40, 16 << 10);
+        let mut conn = Connection::server(Config::default());
+        let taken = conn.recv.buf.extend_unmasking(&input, step, Some(1 << 20));
+        assert!(taken > step && taken <= super::super::buffer::READY_MAX && taken % (8 + (16 << 10)) == 0, "{taken}");
+        // Frames that are not (too long for the limit here): up to the step, as before.
+        let input = frames16(8, 16 << 10);
+        let mut conn = Connection::server(Config::default());
+        assert_eq!(conn.recv.buf.extend_unmasking(&input, step, Some(1 << 10)), 8 + (16 << 10));
+        // A frame that is not ready ends the run past the step; every message still arrives.
+        let mut input = frames16(6, 4 << 10);
+        let fragment = input.len();
+        input.extend_from_slice(&frames16(1, 300));
+        input[fragment] = 0x02; // not FIN: a fragment
+        input.extend_from_slice(&[0x80, 0x80, 0, 0, 0, 0]); // its empty final continuation
+        input.extend_from_slice(&frames16(6, 4 << 10));
+        let mut conn = Connection::server(Config::default());
+        assert_eq!(conn.recv.buf.extend_unmasking(&input, step, Some(1 << 20)), fragment);
+        let mut conn = Connection::server(Config::default());
+        conn.receive(&input).unwrap();
+        let mut sizes = alloc::vec::Vec::new();
+        while let Some(event) = conn.poll_event() {
+            if let Event::Message(message) = event {
+                sizes.push(message.len());
+            }
+        }
+        let mut expect = vec![4 << 10; 6];
+        expect.push(300);
+        expect.extend_from_slice(&[4 << 10; 6]);
+        assert_eq!(sizes, expect);
+    }
 }
