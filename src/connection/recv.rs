@@ -30,8 +30,10 @@ const GROWTH: usize = 4;
 /// after it only from this long.
 const SPLIT_FUSED_MIN: usize = 4 << 10;
 
-/// How many whole frames [`Connection::whole_frames`] scans before handing them out.
-const BATCH: usize = 32;
+/// How many whole frames [`Connection::whole_frames`] scans before handing them out: each
+/// batch costs a reference to the buffer and an entry in the event queue (64 empty frames fed
+/// whole: 4 % less time per message than batches of 32).
+const BATCH: usize = 128;
 
 /// A binary frame of at most this much payload that is still arriving waits in the buffer to
 /// be taken whole by [`Connection::whole_frames`] (no per-frame state, one unmasking pass);
