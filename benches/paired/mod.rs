@@ -11,7 +11,9 @@
 //! ratios, and an interrupted sample only spoils the ratios of its round.
 //!
 //! Selected with `WSCORE_PAIRED` (see `benches/README.md`); times are of the benchmark
-//! thread's CPU time, as with criterion here (`benches/clock`).
+//! thread's CPU time, as with criterion here (`benches/clock`). Placement, which differs from
+//! process to process, is not cancelled within one: `benches/paired.py` runs several processes
+//! and takes the median of each cell.
 
 use crate::clock::BenchClock;
 use std::hint::black_box;
