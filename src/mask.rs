@@ -301,10 +301,11 @@ fn mask_long<const ASCII: bool>(buf: &mut [u8], key: [u8; 4]) -> u64 {
 /// Payloads at least this long are aligned before the vector loop.
 const ALIGN_MIN: usize = 4 << 10;
 
-/// Payloads at least this long (over 1 KiB) have [`copy_blocks`]' stores aligned: it costs one block more,
-/// which pays for the payloads of 1460-byte reads (5–15 % faster than from 4 KiB on), but not
-/// at 1 KiB (frames fed whole: 2 % slower aligned, paired runs of `benches/decode`). Lower
-/// than [`ALIGN_MIN`]: aligning in place costs a word-at-a-time head, not one block.
+/// Payloads at least this long (over 1 KiB) have [`copy_blocks`]' stores aligned: it costs
+/// one block more, which pays for the payloads of 1460-byte reads (5–15 % faster than from 4
+/// KiB on), but not at 1 KiB (frames fed whole: 2 % slower aligned, paired runs of
+/// `benches/decode`). Lower than [`ALIGN_MIN`]: aligning in place costs a word-at-a-time head,
+/// not one block.
 const COPY_ALIGN_MIN: usize = 1025;
 
 /// The vector loop, built for the best instruction set available.

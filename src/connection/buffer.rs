@@ -227,8 +227,9 @@ impl ReceiveBuffer {
             // two in step.
             let takeable = b1 == 0x80 | 126 && payload_len <= limit && (b0 == 0x82 || b0 == 0x81);
             // Past the step, only frames that go on a run of ready ones, up to a cap: nothing
-            // reads them again, so they need not be in cache for a second look (1 KiB or 16
-            // KiB frames fed 64 KiB at a time: one pass instead of 4 or 5, 7–12 % less time).
+            // reads them again, so they need not be in cache for a second look (64 KiB of 1
+            // KiB or 16 KiB frames fed at once: one pass instead of 5 or 4, about 9 % less
+            // time per message).
             if at > 0 && end > step && !(checking && fused && takeable && end <= READY_MAX) {
                 break;
             }
