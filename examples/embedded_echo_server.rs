@@ -93,11 +93,10 @@ fn main() {
     }
     println!("listening on {addr}");
     println!(
-        "slot {} conn {} hs {} cfg {}",
+        "connection table: {SLOTS} slots of {} bytes (a Connection is {} bytes, a ServerHandshake {})",
         std::mem::size_of::<Slot>(),
         std::mem::size_of::<Connection>(),
         std::mem::size_of::<ServerHandshake>(),
-        std::mem::size_of::<Config>()
     );
 
     // Everything the loop needs, allocated once.
