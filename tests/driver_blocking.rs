@@ -372,6 +372,79 @@ fn keepalive_timeout_fails_a_silent_peer() {
     peer.join().unwrap();
 }
 
+/// A TCP stream that counts the timeouts the driver sets on it.
+struct CountingTcp {
+    tcp: TcpStream,
+    counts: std::sync::Arc<[std::sync::atomic::AtomicUsize; 2]>,
+}
+
+impl Read for CountingTcp {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.tcp.read(buf)
+    }
+}
+
+impl Write for CountingTcp {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.tcp.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.tcp.flush()
+    }
+}
+
+impl Transport for CountingTcp {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
+        self.counts[0].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.tcp.set_read_timeout(timeout)
+    }
+
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
+        self.counts[1].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.tcp.set_write_timeout(timeout)
+    }
+
+    fn shutdown(&mut self) -> std::io::Result<()> {
+        self.tcp.shutdown(std::net::Shutdown::Both)
+    }
+}
+
+#[test]
+fn an_echo_loop_does_not_set_a_socket_timeout_per_message() {
+    // Reads wait for the keepalive deadline, writes for the write-stall deadline (which moves
+    // with every message); neither should cost a `setsockopt` per message.
+    const MESSAGES: usize = 200;
+    let (listener, url) = listen();
+    let counts = std::sync::Arc::new([std::sync::atomic::AtomicUsize::new(0), std::sync::atomic::AtomicUsize::new(0)]);
+    let server_counts = std::sync::Arc::clone(&counts);
+    let server = thread::spawn(move || -> Result<usize> {
+        let (tcp, _) = listener.accept()?;
+        let stream = CountingTcp { tcp, counts: server_counts };
+        let config = Config::default().keepalive_interval(Some(Duration::from_secs(600)));
+        let mut ws = WebSocket::accept_with(stream, config, |_| Ok(Accept::new()))?;
+        let mut echoed = 0;
+        while let Some(event) = ws.read()? {
+            if let Event::Message(message) = event {
+                ws.queue(message)?;
+                echoed += 1;
+            }
+        }
+        Ok(echoed)
+    });
+    let mut ws = WebSocket::connect(&url).unwrap();
+    let mut control = Vec::new();
+    for i in 0..MESSAGES {
+        // One at a time: every message is a read and a write of its own on the server.
+        ws.send_binary(vec![i as u8; 100]).unwrap();
+        assert_eq!(next_message(&mut ws, &mut control).as_bytes(), &[i as u8; 100][..]);
+    }
+    close_and_drain(&mut ws);
+    assert_eq!(server.join().unwrap().unwrap(), MESSAGES);
+    let [reads, writes] = [0, 1].map(|i| counts[i].load(std::sync::atomic::Ordering::Relaxed));
+    assert!(reads <= 4 && writes <= 4, "{reads} read and {writes} write timeouts set for {MESSAGES} echoes");
+}
+
 #[test]
 fn wss_urls_need_tls() {
     // With the `rustls` feature the TLS connection is attempted (and port 1 refuses it).

@@ -59,7 +59,13 @@ impl<S: Write + Transport> Driven<S> {
                 continue;
             }
             let stream = &mut self.stream;
-            self.write_timeout.set(time_until(deadline, now), |t| stream.set_write_timeout(t))?;
+            let timeout = time_until(deadline, now);
+            if writing {
+                self.write_timeout.set(timeout, |t| stream.set_write_timeout(t))?;
+            } else {
+                // A flush (a no-op on a socket) keeps the write's timeout: no system call.
+                self.write_timeout.set_lazily(timeout, |t| stream.set_write_timeout(t))?;
+            }
             let result = if writing {
                 // All the output in one slice (small frames are coalesced): a plain write, a
                 // `send` on a socket, cheaper in the kernel than a `writev`.
@@ -84,6 +90,8 @@ impl<S: Write + Transport> Driven<S> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // The deadline's turn comes at the top of the loop.
                 Err(e) if is_timeout(&e) && deadline.is_some() => {}
+                // Flushed again, this time without a timeout.
+                Err(e) if is_timeout(&e) && self.write_timeout.timed_out_stale() => {}
                 Err(e) if is_timeout(&e) => return Err(e),
                 Err(e) => return Err(self.fail(e)),
             }
