@@ -61,6 +61,9 @@ pub(super) struct ReceiveBuffer {
     /// capacity ([`room`](Self::room)) or by copying ([`extend`](Self::extend)): a large
     /// allocation is then asked for zeroed (see [`reserve`](Self::reserve)).
     reads_in_place: bool,
+    /// A [`reserve_deferring`](Self::reserve_deferring) was put off: retry it
+    /// ([`retry_reserve`](Self::retry_reserve)) before more of the frame comes in.
+    reserve_deferred: bool,
     /// The most room [`spare`](Self::spare) offers now: [`MIN_ROOM`] after the buffer was let
     /// go, doubled each time a read fills all the room offered. A fresh buffer is zeroed a few
     /// KiB at a time, not a whole read buffer's worth for a 20-byte message. 32 bits, as
@@ -115,6 +118,7 @@ impl ReceiveBuffer {
             idle_capacity,
             emptied_large: false,
             reads_in_place: false,
+            reserve_deferred: false,
             offer: MIN_OFFER,
             offered: 0,
             ascii_until: 0,
@@ -464,6 +468,57 @@ impl ReceiveBuffer {
         }
     }
 
+    /// [`reserve`](Self::reserve) for a frame whose header just came in, unless that would
+    /// take a new allocation while this one still has [`MIN_ROOM`] to spare: then it is only
+    /// noted, and made ([`retry_reserve`](Self::retry_reserve)) before the next input. A message that arrives in several reads ends in the read that starts the next one,
+    /// and is then still in the event queue, sharing the allocation; by the next read the
+    /// application has usually dropped it, and the allocation is reclaimed then — instead of a
+    /// new allocation, a copy of what is here of the next frame and a free of the old one for
+    /// every message.
+    pub(super) fn reserve_deferring(&mut self, additional: usize) {
+        let additional = additional.min(RESERVE_AHEAD_MAX);
+        if self.bytes.capacity() - self.len >= additional {
+            return;
+        }
+        self.reuse_or_release(additional);
+        self.bytes.truncate(self.len);
+        if self.bytes.try_reclaim(additional) {
+            return;
+        }
+        if self.bytes.capacity() - self.len >= MIN_ROOM {
+            self.reserve_deferred = true;
+        } else {
+            self.reserve(additional);
+        }
+    }
+
+    /// Whether a reserve was put off ([`reserve_deferring`](Self::reserve_deferring)).
+    #[inline]
+    pub(super) fn reserve_deferred(&self) -> bool {
+        self.reserve_deferred
+    }
+
+    /// The reserve [`reserve_deferring`](Self::reserve_deferring) put off, before more of the
+    /// frame comes in: reclaimed if the allocation is no longer shared, else made in a new
+    /// one, as it would have been then.
+    pub(super) fn retry_reserve(&mut self, additional: usize) {
+        self.reserve_deferred = false;
+        let additional = additional.min(RESERVE_AHEAD_MAX);
+        if self.bytes.capacity() - self.len >= additional {
+            return;
+        }
+        self.bytes.truncate(self.len);
+        if !self.bytes.try_reclaim(additional) {
+            self.reserve(additional);
+        }
+    }
+
+    /// Forgets a reserve that was put off (the frame it was for is gone).
+    #[inline]
+    pub(super) fn cancel_reserve(&mut self) {
+        self.reserve_deferred = false;
+    }
+
     /// `n` bytes were read into the front of the room [`spare`](Self::spare) offered.
     #[inline]
     pub(super) fn commit(&mut self, n: usize) {
@@ -479,6 +534,7 @@ impl ReceiveBuffer {
         let large = self.bytes.capacity() > self.idle_capacity;
         let taken = self.bytes.split_to(n);
         self.len -= n;
+        self.reserve_deferred = false;
         self.ready_frames = 0;
         self.ascii_until = self.ascii_until.saturating_sub(n);
         self.emptied_large |= large && self.len == 0;
@@ -492,6 +548,7 @@ impl ReceiveBuffer {
         let large = self.bytes.capacity() > self.idle_capacity;
         self.bytes.advance(n);
         self.len -= n;
+        self.reserve_deferred = false;
         self.ready_frames = 0;
         self.ascii_until = self.ascii_until.saturating_sub(n);
         self.emptied_large |= large && self.len == 0;
@@ -503,6 +560,7 @@ impl ReceiveBuffer {
         self.len = 0;
         self.ascii_until = 0;
         self.ready_frames = 0;
+        self.reserve_deferred = false;
     }
 
     /// Lets the allocation go entirely if no data is held: the connection is about to be
@@ -511,6 +569,7 @@ impl ReceiveBuffer {
         if self.len == 0 {
             self.bytes = BytesMut::new();
             self.emptied_large = false;
+            self.reserve_deferred = false;
             self.offer = MIN_OFFER;
         }
     }

@@ -484,6 +484,7 @@ impl Connection {
             return Err(err.clone());
         }
         let mut data = data;
+        self.retry_reserve();
         if self.role == Role::Server && self.accepts_input() {
             // Input that goes on with a frame's payload is unmasked as it is copied in.
             let taken = match self.extend_frame_payload(data) {
@@ -597,6 +598,7 @@ impl Connection {
     /// ```
     #[inline]
     pub fn receive_buffer(&mut self) -> &mut [u8] {
+        self.retry_reserve();
         let read_size = self.config.read_buffer_size;
         match self.recv.expected_payload(self.config.receive_mode, read_size) {
             0 => self.recv.buf.spare(read_size),
@@ -616,6 +618,7 @@ impl Connection {
     #[cfg(feature = "tokio")]
     #[inline]
     pub(crate) fn receive_room(&mut self) -> bytes::buf::Limit<&mut bytes::BytesMut> {
+        self.retry_reserve();
         let read_size = self.config.read_buffer_size;
         let usual = self.recv.buf.offer(read_size);
         let n = match self.recv.expected_payload(self.config.receive_mode, read_size) {

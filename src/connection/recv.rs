@@ -473,7 +473,7 @@ impl Connection {
             let missing = header.payload_len.saturating_sub(self.recv.buf.len() as u64);
             let missing = usize::try_from(missing).unwrap_or(usize::MAX);
             if missing > 0 {
-                self.recv.buf.reserve(missing.saturating_add(self.config.read_buffer_size));
+                self.recv.buf.reserve_deferring(missing.saturating_add(self.config.read_buffer_size));
             }
         }
         let frame = InFrame {
@@ -507,6 +507,27 @@ impl Connection {
             return Ok(0);
         }
         self.extend_frame_payload_any(data)
+    }
+
+    /// Before more input: the room a frame's header asked for, if that was put off
+    /// ([`ReceiveBuffer::reserve_deferring`](super::buffer::ReceiveBuffer::reserve_deferring)).
+    #[inline(always)]
+    pub(super) fn retry_reserve(&mut self) {
+        if self.recv.buf.reserve_deferred() {
+            self.retry_reserve_any();
+        }
+    }
+
+    #[inline(never)]
+    fn retry_reserve_any(&mut self) {
+        let buffered = self.recv.buf.len() as u64;
+        match self.recv.frame.as_ref().map(|frame| frame.remaining.saturating_sub(buffered)) {
+            Some(missing) if missing > 0 => {
+                let missing = usize::try_from(missing).unwrap_or(usize::MAX);
+                self.recv.buf.retry_reserve(missing.saturating_add(self.config.read_buffer_size));
+            }
+            _ => self.recv.buf.cancel_reserve(),
+        }
     }
 
     fn extend_frame_payload_any(&mut self, data: &[u8]) -> Result<usize, ProtocolError> {
@@ -819,6 +840,29 @@ mod tests {
             out.resize(out.len() + usize::from(len), 0);
         }
         out
+    }
+
+    #[test]
+    fn messages_that_each_end_in_the_read_that_starts_the_next_keep_one_allocation() {
+        // Each read but the first holds the end of one message and the start of the next, so
+        // the next one's header asks for room while the message before it is still queued,
+        // sharing the allocation. Dropped before the next read, that message gives its room
+        // back: the allocation is reclaimed, not replaced, message after message.
+        let input = frames16(8, 16 << 10);
+        let mut conn = Connection::server(Config::default());
+        let mut addresses = alloc::vec::Vec::new();
+        for read in input.chunks(1460) {
+            conn.receive(read).unwrap();
+            while let Some(event) = conn.poll_event() {
+                let Event::Message(message) = event else { panic!("{event:?}") };
+                assert_eq!(message.as_bytes().len(), 16 << 10);
+                assert!(message.as_bytes().chunks(4).all(|c| c == [1, 2, 3, 4]));
+                addresses.push(message.as_bytes().as_ptr());
+            }
+        }
+        assert_eq!(addresses.len(), 8);
+        // The first two may differ (the first allocation is sized for the first message only).
+        assert!(addresses[2..].iter().all(|&a| a == addresses[2]), "{addresses:?}");
     }
 
     #[test]
