@@ -470,10 +470,11 @@ impl ReceiveBuffer {
 
     /// [`reserve`](Self::reserve) for a frame whose header just came in, unless that would
     /// take a new allocation while this one still has [`MIN_ROOM`] to spare: then it is only
-    /// noted, and made ([`retry_reserve`](Self::retry_reserve)) before the next input. A message that arrives in several reads ends in the read that starts the next one,
-    /// and is then still in the event queue, sharing the allocation; by the next read the
-    /// application has usually dropped it, and the allocation is reclaimed then — instead of a
-    /// new allocation, a copy of what is here of the next frame and a free of the old one for
+    /// noted, and made ([`retry_reserve`](Self::retry_reserve)) before the next input. A
+    /// message that arrives in several reads ends in the read that starts the next one, and is
+    /// then still in the event queue, sharing the allocation; by the next read the application
+    /// has usually dropped it, and the allocation is reclaimed then — instead of a new
+    /// allocation, a copy of what is here of the next frame and a free of the old one for
     /// every message.
     pub(super) fn reserve_deferring(&mut self, additional: usize) {
         let additional = additional.min(RESERVE_AHEAD_MAX);
