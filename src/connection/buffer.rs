@@ -62,7 +62,7 @@ pub(super) struct ReceiveBuffer {
     /// allocation is then asked for zeroed (see [`reserve`](Self::reserve)).
     reads_in_place: bool,
     /// A [`reserve_deferring`](Self::reserve_deferring) was put off: retry it
-    /// ([`retry_reserve`](Self::retry_reserve)) before more of the frame comes in.
+    /// ([`retry_reserve`](Self::retry_reserve)) before more input (cleared only there).
     reserve_deferred: bool,
     /// The most room [`spare`](Self::spare) offers now: [`MIN_ROOM`] after the buffer was let
     /// go, doubled each time a read fills all the room offered. A fresh buffer is zeroed a few
@@ -436,35 +436,8 @@ impl ReceiveBuffer {
     /// makes the connection allocate more than that.
     pub(super) fn reserve(&mut self, additional: usize) {
         let additional = additional.min(RESERVE_AHEAD_MAX);
-        if self.bytes.capacity() - self.len < additional {
-            self.reuse_or_release(additional);
-            // What was initialized past the data would be copied for nothing.
-            self.bytes.truncate(self.len);
-            // The allocation is reused if nothing split off it is alive (moving the data to
-            // its front); otherwise the data moves to a new one of the right size. Not
-            // `reserve`, which may copy everything in front of the data too.
-            if !self.bytes.try_reclaim(additional) {
-                let size = self.len + additional;
-                self.bytes = if size >= ZEROED_BY_THE_SYSTEM && self.reads_in_place {
-                    // Pages fresh from the system are zero already: initialized room that reads
-                    // can be offered without zeroing it again, for free. Not always fresh,
-                    // though (glibc serves sizes it has seen freed from its heap, and then
-                    // clears them), so only for reads that need initialized room: copied
-                    // input and reads into spare capacity take the buffer as it comes.
-                    let mut fresh = BytesMut::zeroed(size);
-                    fresh[..self.len].copy_from_slice(&self.bytes);
-                    fresh
-                } else {
-                    // From the heap, zeroing would be a memset of all of it up front: room is
-                    // zeroed as it is offered instead (or never, for reads into uninitialized
-                    // room and for copied input).
-                    // With a runway, so that the next frame's room is usually reclaimed from
-                    // this allocation rather than allocated again.
-                    let mut fresh = BytesMut::with_capacity(size + RUNWAY);
-                    fresh.extend_from_slice(&self.bytes);
-                    fresh
-                };
-            }
+        if !self.reclaim(additional) {
+            self.reallocate(additional);
         }
     }
 
@@ -478,46 +451,70 @@ impl ReceiveBuffer {
     /// every message.
     pub(super) fn reserve_deferring(&mut self, additional: usize) {
         let additional = additional.min(RESERVE_AHEAD_MAX);
-        if self.bytes.capacity() - self.len >= additional {
-            return;
-        }
-        self.reuse_or_release(additional);
-        self.bytes.truncate(self.len);
-        if self.bytes.try_reclaim(additional) {
+        if self.reclaim(additional) {
             return;
         }
         if self.bytes.capacity() - self.len >= MIN_ROOM {
             self.reserve_deferred = true;
         } else {
-            self.reserve(additional);
+            self.reallocate(additional);
         }
     }
 
-    /// Whether a reserve was put off ([`reserve_deferring`](Self::reserve_deferring)).
+    /// Whether a reserve was put off ([`reserve_deferring`](Self::reserve_deferring)). It may
+    /// be stale (the frame it was for may be gone): the caller knows the frame.
     #[inline]
     pub(super) fn reserve_deferred(&self) -> bool {
         self.reserve_deferred
     }
 
-    /// The reserve [`reserve_deferring`](Self::reserve_deferring) put off, before more of the
-    /// frame comes in: reclaimed if the allocation is no longer shared, else made in a new
-    /// one, as it would have been then.
-    pub(super) fn retry_reserve(&mut self, additional: usize) {
+    /// The reserve [`reserve_deferring`](Self::reserve_deferring) put off, before more input:
+    /// `additional` is what the frame still asks for (`None`: the frame it was for is gone),
+    /// reclaimed if the allocation is no longer shared, else made in a new one, as it would
+    /// have been then.
+    pub(super) fn retry_reserve(&mut self, additional: Option<usize>) {
         self.reserve_deferred = false;
-        let additional = additional.min(RESERVE_AHEAD_MAX);
-        if self.bytes.capacity() - self.len >= additional {
-            return;
-        }
-        self.bytes.truncate(self.len);
-        if !self.bytes.try_reclaim(additional) {
+        if let Some(additional) = additional {
             self.reserve(additional);
         }
     }
 
-    /// Forgets a reserve that was put off (the frame it was for is gone).
-    #[inline]
-    pub(super) fn cancel_reserve(&mut self) {
-        self.reserve_deferred = false;
+    /// Whether the allocation has room for `additional` bytes after the data, or can be made
+    /// to have it without allocating: reused if nothing split off it is alive (moving the data
+    /// to its front). Not `BytesMut::reserve`, which may copy everything in front of the data
+    /// too.
+    fn reclaim(&mut self, additional: usize) -> bool {
+        if self.bytes.capacity() - self.len >= additional {
+            return true;
+        }
+        self.reuse_or_release(additional);
+        // What was initialized past the data would be copied for nothing.
+        self.bytes.truncate(self.len);
+        self.bytes.try_reclaim(additional)
+    }
+
+    /// Moves the data to a new allocation with room for `additional` bytes after it (after a
+    /// [`reclaim`](Self::reclaim) that failed: nothing past the data is initialized).
+    fn reallocate(&mut self, additional: usize) {
+        let size = self.len + additional;
+        self.bytes = if size >= ZEROED_BY_THE_SYSTEM && self.reads_in_place {
+            // Pages fresh from the system are zero already: initialized room that reads can be
+            // offered without zeroing it again, for free. Not always fresh, though (glibc
+            // serves sizes it has seen freed from its heap, and then clears them), so only for
+            // reads that need initialized room: copied input and reads into spare capacity
+            // take the buffer as it comes.
+            let mut fresh = BytesMut::zeroed(size);
+            fresh[..self.len].copy_from_slice(&self.bytes);
+            fresh
+        } else {
+            // From the heap, zeroing would be a memset of all of it up front: room is zeroed
+            // as it is offered instead (or never, for reads into uninitialized room and for
+            // copied input). With a runway, so that the next frame's room is usually reclaimed
+            // from this allocation rather than allocated again.
+            let mut fresh = BytesMut::with_capacity(size + RUNWAY);
+            fresh.extend_from_slice(&self.bytes);
+            fresh
+        };
     }
 
     /// `n` bytes were read into the front of the room [`spare`](Self::spare) offered.
@@ -535,7 +532,6 @@ impl ReceiveBuffer {
         let large = self.bytes.capacity() > self.idle_capacity;
         let taken = self.bytes.split_to(n);
         self.len -= n;
-        self.reserve_deferred = false;
         self.ready_frames = 0;
         self.ascii_until = self.ascii_until.saturating_sub(n);
         self.emptied_large |= large && self.len == 0;
@@ -549,7 +545,6 @@ impl ReceiveBuffer {
         let large = self.bytes.capacity() > self.idle_capacity;
         self.bytes.advance(n);
         self.len -= n;
-        self.reserve_deferred = false;
         self.ready_frames = 0;
         self.ascii_until = self.ascii_until.saturating_sub(n);
         self.emptied_large |= large && self.len == 0;
@@ -561,7 +556,6 @@ impl ReceiveBuffer {
         self.len = 0;
         self.ascii_until = 0;
         self.ready_frames = 0;
-        self.reserve_deferred = false;
     }
 
     /// Lets the allocation go entirely if no data is held: the connection is about to be
@@ -570,7 +564,6 @@ impl ReceiveBuffer {
         if self.len == 0 {
             self.bytes = BytesMut::new();
             self.emptied_large = false;
-            self.reserve_deferred = false;
             self.offer = MIN_OFFER;
         }
     }

@@ -520,14 +520,15 @@ impl Connection {
 
     #[inline(never)]
     fn retry_reserve_any(&mut self) {
-        let buffered = self.recv.buf.len() as u64;
-        match self.recv.frame.as_ref().map(|frame| frame.remaining.saturating_sub(buffered)) {
-            Some(missing) if missing > 0 => {
-                let missing = usize::try_from(missing).unwrap_or(usize::MAX);
-                self.recv.buf.retry_reserve(missing.saturating_add(self.config.read_buffer_size));
-            }
-            _ => self.recv.buf.cancel_reserve(),
-        }
+        let recv = &self.recv;
+        let missing = recv
+            .frame
+            .as_ref()
+            .filter(|frame| recv.holds_whole(self.config.receive_mode, frame.opcode))
+            .map(|frame| frame.remaining.saturating_sub(recv.buf.len() as u64))
+            .filter(|&missing| missing > 0)
+            .map(|missing| usize::try_from(missing).unwrap_or(usize::MAX).saturating_add(self.config.read_buffer_size));
+        self.recv.buf.retry_reserve(missing);
     }
 
     fn extend_frame_payload_any(&mut self, data: &[u8]) -> Result<usize, ProtocolError> {
