@@ -431,7 +431,8 @@ criterion_group! {
     config = clock::criterion();
     targets = decode
 }
-/// Decodes `case` once with every implementation and checks each reports every message intact.
+/// Decodes `case` once with `drive` (implementation `name`) and checks that it reports every
+/// message intact.
 fn check(case: &Case, name: &str, drive: &mut Drive<'_>) {
     let mut seen = 0;
     drive(&mut |message| {

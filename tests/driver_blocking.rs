@@ -8,7 +8,8 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -375,7 +376,7 @@ fn keepalive_timeout_fails_a_silent_peer() {
 /// A TCP stream that counts the timeouts the driver sets on it.
 struct CountingTcp {
     tcp: TcpStream,
-    counts: std::sync::Arc<[std::sync::atomic::AtomicUsize; 2]>,
+    counts: Arc<[AtomicUsize; 2]>,
 }
 
 impl Read for CountingTcp {
@@ -396,12 +397,12 @@ impl Write for CountingTcp {
 
 impl Transport for CountingTcp {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
-        self.counts[0].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.counts[0].fetch_add(1, Ordering::Relaxed);
         self.tcp.set_read_timeout(timeout)
     }
 
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
-        self.counts[1].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.counts[1].fetch_add(1, Ordering::Relaxed);
         self.tcp.set_write_timeout(timeout)
     }
 
@@ -416,8 +417,8 @@ fn an_echo_loop_does_not_set_a_socket_timeout_per_message() {
     // with every message); neither should cost a `setsockopt` per message.
     const MESSAGES: usize = 200;
     let (listener, url) = listen();
-    let counts = std::sync::Arc::new([std::sync::atomic::AtomicUsize::new(0), std::sync::atomic::AtomicUsize::new(0)]);
-    let server_counts = std::sync::Arc::clone(&counts);
+    let counts = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+    let server_counts = Arc::clone(&counts);
     let server = thread::spawn(move || -> Result<usize> {
         let (tcp, _) = listener.accept()?;
         let stream = CountingTcp { tcp, counts: server_counts };
@@ -441,7 +442,7 @@ fn an_echo_loop_does_not_set_a_socket_timeout_per_message() {
     }
     close_and_drain(&mut ws);
     assert_eq!(server.join().unwrap().unwrap(), MESSAGES);
-    let [reads, writes] = [0, 1].map(|i| counts[i].load(std::sync::atomic::Ordering::Relaxed));
+    let [reads, writes] = [0, 1].map(|i| counts[i].load(Ordering::Relaxed));
     assert!(reads <= 4 && writes <= 4, "{reads} read and {writes} write timeouts set for {MESSAGES} echoes");
 }
 
