@@ -97,6 +97,11 @@ pub(super) struct InMessage {
     pub(super) trailer_fed: usize,
     /// The last inflate step filled its output buffer: more may be pending.
     pub(super) output_pending: bool,
+    /// The size of the last fragmented message assembled in this box (it is kept for the
+    /// next message): the first fragment of the next one reserves as much, up to
+    /// [`RESERVE_AHEAD_MAX`](super::buffer::RESERVE_AHEAD_MAX), so that a message of the
+    /// usual size is assembled in one allocation rather than grown step by step.
+    assembled: usize,
 }
 
 #[derive(Debug)]
@@ -446,10 +451,11 @@ impl Connection {
                     inflated: 0,
                     trailer_fed: 0,
                     output_pending: false,
+                    assembled: 0,
                 };
                 *message = Some(match self.recv.spare_message.take() {
                     Some(mut boxed) => {
-                        *boxed = fresh;
+                        *boxed = InMessage { assembled: boxed.assembled, ..fresh };
                         boxed
                     }
                     None => alloc::boxed::Box::new(fresh),
@@ -637,20 +643,28 @@ impl Connection {
                     return Ok(false);
                 }
                 let fin = frame.fin;
-                let payload = recv.buf.split_to(available);
                 recv.frame = None;
                 let Some(msg) = recv.message.as_mut() else {
+                    recv.buf.advance(available);
                     return Ok(true);
                 };
-                if !fin {
-                    msg.data.extend_from_slice(&payload);
-                    return Ok(true);
+                if !fin || !msg.data.is_empty() {
+                    // A fragment: copied into the message, straight from the buffer (not split
+                    // off it first, which shares the allocation only to release it again).
+                    if msg.data.capacity() == 0 {
+                        msg.data.reserve(msg.assembled.min(super::buffer::RESERVE_AHEAD_MAX).max(available));
+                    }
+                    msg.data.extend_from_slice(&recv.buf.data()[..available]);
+                    recv.buf.advance(available);
+                    if !fin {
+                        return Ok(true);
+                    }
                 }
                 let data = if msg.data.is_empty() {
                     // Unfragmented (or only the last fragment has data): no copy at all.
-                    payload.freeze()
+                    recv.buf.split_to(available).freeze()
                 } else {
-                    msg.data.extend_from_slice(&payload);
+                    msg.assembled = msg.data.len();
                     core::mem::take(&mut msg.data).freeze()
                 };
                 let kind = msg.kind;
@@ -829,6 +843,68 @@ mod tests {
         input.extend_from_slice(&(1u64 << 20).to_be_bytes());
         input.resize(read, 0);
         assert_eq!(client.receive_step(&input), 10);
+    }
+
+    /// A fragmented binary message, masked with a zero key: `count` fragments of `len` bytes,
+    /// each byte the index of its fragment.
+    fn fragmented(count: usize, len: u16) -> alloc::vec::Vec<u8> {
+        let mut out = alloc::vec::Vec::new();
+        for i in 0..count {
+            let opcode = if i == 0 { 0x02 } else { 0x00 };
+            let fin = if i + 1 == count { 0x80 } else { 0 };
+            if len < 126 {
+                out.extend_from_slice(&[fin | opcode, 0x80 | len as u8]);
+            } else {
+                out.extend_from_slice(&[fin | opcode, 0x80 | 126]);
+                out.extend_from_slice(&len.to_be_bytes());
+            }
+            out.extend_from_slice(&[0; 4]);
+            out.resize(out.len() + usize::from(len), i as u8);
+        }
+        out
+    }
+
+    /// The capacity of the fragmented message being assembled.
+    fn assembling(conn: &Connection) -> usize {
+        conn.recv.message.as_ref().map_or(0, |m| m.data.capacity())
+    }
+
+    #[test]
+    fn a_fragmented_message_of_the_size_of_the_last_is_assembled_in_one_allocation() {
+        let (count, len) = (16, 4 << 10);
+        let message = fragmented(count, len);
+        let expected: alloc::vec::Vec<u8> = (0..count).flat_map(|i| vec![i as u8; usize::from(len)]).collect();
+        let mut conn = Connection::server(Config::default());
+        let first_fragment = message.len() / count;
+        for round in 0..3 {
+            // The first fragment reserves room for the whole message from the second one on
+            // (the first grows as it comes); the others add to it without moving it.
+            conn.receive(&message[..first_fragment]).unwrap();
+            let reserved = assembling(&conn);
+            if round > 0 {
+                assert!(reserved >= expected.len(), "round {round}: {reserved} bytes reserved");
+            }
+            for fragment in message[first_fragment..].chunks(first_fragment).take(count - 2) {
+                conn.receive(fragment).unwrap();
+                if round > 0 {
+                    assert_eq!(assembling(&conn), reserved, "round {round}: the message moved");
+                }
+            }
+            conn.receive(&message[message.len() - first_fragment..]).unwrap();
+            assert!(matches!(conn.poll_event(), Some(Event::Message(m)) if m.as_bytes() == &expected[..]));
+        }
+        // A smaller message after it: the room reserved follows the last size, not the largest.
+        let small = fragmented(2, 16);
+        for _ in 0..2 {
+            conn.receive(&small[..small.len() / 2]).unwrap();
+            let reserved = assembling(&conn);
+            conn.receive(&small[small.len() / 2..]).unwrap();
+            assert!(matches!(conn.poll_event(), Some(Event::Message(m)) if m.len() == 32));
+            if reserved < 1024 {
+                return;
+            }
+        }
+        panic!("a small message after a large one still reserves the large one's size");
     }
 
     /// Masked binary frames with a 16-bit length: `count` of `len` bytes each.
