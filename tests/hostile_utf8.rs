@@ -132,6 +132,25 @@ fn a_message_ending_inside_a_code_point_fails_at_its_fin() {
     }
 }
 
+#[test]
+fn ascii_fragments_inside_a_code_point_are_not_skipped() {
+    // `E2` starts a three-byte sequence; "ab" cannot go on with it. A check that let ASCII
+    // fragments through unseen would then take `82 AC`, which completes `E2` as "€", for
+    // valid text. Whole frames are taken together (several fragments checked at once), so
+    // the fragments come after a first frame, whole and in every other split; also with
+    // more ASCII fragments in between, and with the rest of the sequence in the last frame.
+    for middle in [1, 3] {
+        for last in [&b"\x82\xac"[..], b"\x82\xacok"] {
+            let mut wire = masked(0x01, b"ok\xe2");
+            for _ in 0..middle {
+                wire.extend(masked(0x00, b"ab"));
+            }
+            wire.extend(masked(0x80, last));
+            assert_fails(harness::server, &wire, ProtocolError::InvalidUtf8, 1007, &[]);
+        }
+    }
+}
+
 /// Invalid sequences after "ok", with the index (in the sequence) of the first byte that makes
 /// the text impossible.
 const INVALID: [(&[u8], usize); 20] = [

@@ -778,34 +778,35 @@ impl Connection {
             return Ok(false);
         }
         let text = msg.kind == MessageKind::Text;
-        loop {
+        let (start, mut ascii) = (msg.data.len(), true);
+        let fin = loop {
             let data = recv.buf.data();
             let [b0, b1, ..] = *data else {
-                return Ok(false);
+                break false;
             };
             // Continuation, no RSV bit, the mask bit as the role requires.
             if b0 & 0x7F != 0 || (b1 & 0x80 != 0) != masked {
-                return Ok(false);
+                break false;
             }
             let (len, at) = match b1 & 0x7F {
                 // Minimal 16-bit lengths only (the general path rejects the others).
                 126 => match data.get(2..4) {
                     Some(&[high, low]) if high > 0 || low >= 126 => (usize::from(u16::from_be_bytes([high, low])), 4),
-                    _ => return Ok(false),
+                    _ => break false,
                 },
-                127 => return Ok(false),
+                127 => break false,
                 short => (usize::from(short), 2),
             };
             let key_len = if masked { 4 } else { 0 };
             let Some(payload) = data.get(at + key_len..at + key_len + len) else {
-                return Ok(false);
+                break false;
             };
             let size = msg.size + len as u64;
             if len > limits.max_frame_size
                 || msg.fragments >= limits.max_fragments
                 || size > limits.max_message_size as u64
             {
-                return Ok(false);
+                break false;
             }
             let key = match data.get(at..at + key_len) {
                 Some(&[k0, k1, k2, k3]) => [k0, k1, k2, k3],
@@ -813,23 +814,28 @@ impl Connection {
             };
             msg.fragments += 1;
             msg.size = size;
-            let start = msg.data.len();
             if text {
-                let ascii = msg.append_unmasking::<true>(payload, key);
-                // ASCII after a complete code point needs no validating.
-                if !(ascii && recv.utf8.is_complete()) {
-                    recv.utf8.feed(&msg.data[start..]).map_err(|_| ProtocolError::InvalidUtf8)?;
-                }
+                ascii &= msg.append_unmasking::<true>(payload, key);
             } else {
                 msg.append_unmasking::<false>(payload, key);
             }
             recv.buf.advance(at + key_len + len);
             if b0 & 0x80 != 0 {
-                let data = msg.take_assembled();
-                self.deliver_message(data)?;
-                return Ok(true);
+                break true;
             }
+        };
+        // The text of the fragments taken, validated in one go before anything after them:
+        // they arrived together, so this fails as early as the reads let anything fail.
+        // ASCII after a complete code point needs no validating.
+        if text && msg.data.len() > start && !(ascii && recv.utf8.is_complete()) {
+            recv.utf8.feed(&msg.data[start..]).map_err(|_| ProtocolError::InvalidUtf8)?;
         }
+        if !fin {
+            return Ok(false);
+        }
+        let data = msg.take_assembled();
+        self.deliver_message(data)?;
+        Ok(true)
     }
 
     fn handle_control(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), ProtocolError> {
