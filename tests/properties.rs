@@ -1,5 +1,6 @@
 //! Property tests (proptest, fixed seeds): the frame header codec round-trips; any split of a
-//! byte stream yields the same events; random operation sequences on a pair never panic and
+//! byte stream yields the same events; fragmented messages, valid or not, yield the same
+//! events and error whole and in pieces; random operation sequences on a pair never panic and
 //! only ever put valid frames on the wire; arbitrary bytes never make any parser panic.
 
 mod harness;
@@ -412,12 +413,20 @@ fn fragmented_message() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
-/// The events a server reports for `bytes` read `read` bytes at a time, and how it failed.
-fn fragments_outcome(bytes: &[u8], read: usize) -> (Vec<Event>, Option<String>) {
+/// The events a server reports for `bytes` read `read` bytes at a time (copied in, or read
+/// into its buffer with `zero_copy`), up to the first error, and that error.
+fn fragments_outcome(bytes: &[u8], read: usize, zero_copy: bool) -> (Vec<Event>, Option<String>) {
     let config = Config::default().max_fragments(6).max_message_size(500).max_frame_size(250);
     let mut server = Connection::server(config);
-    let (result, events) = harness::receive_in_reads(&mut server, bytes, read);
-    (events, result.err().map(|e| format!("{e:?} (close code {})", e.close_code().0)))
+    let mut events = Vec::new();
+    for piece in bytes.chunks(read) {
+        let result = feed(&mut server, piece, zero_copy);
+        events.extend(drain_events(&mut server));
+        if let Err(e) = result {
+            return (events, Some(format!("{e:?} (close code {})", e.close_code().0)));
+        }
+    }
+    (events, None)
 }
 
 proptest! {
@@ -432,9 +441,11 @@ proptest! {
         read in 2..=64usize,
     ) {
         let bytes = messages.concat();
-        let whole = fragments_outcome(&bytes, bytes.len());
-        prop_assert_eq!(&fragments_outcome(&bytes, 1), &whole);
-        prop_assert_eq!(&fragments_outcome(&bytes, read), &whole);
+        let whole = fragments_outcome(&bytes, bytes.len(), false);
+        prop_assert_eq!(&fragments_outcome(&bytes, bytes.len(), true), &whole);
+        prop_assert_eq!(&fragments_outcome(&bytes, 1, false), &whole);
+        prop_assert_eq!(&fragments_outcome(&bytes, read, false), &whole);
+        prop_assert_eq!(&fragments_outcome(&bytes, read, true), &whole);
     }
 }
 

@@ -759,9 +759,9 @@ impl Connection {
     }
 
     /// The fragments of a message, past its first, taken while they are whole in the buffer:
-    /// each checked, unmasked as it is copied into the message (validated too, if text) and
-    /// dropped from the buffer in one step, with no per-frame state; the message delivered
-    /// with the last. What [`start_frame`](Self::start_frame) and
+    /// each checked, unmasked as it is copied into the message and dropped from the buffer in
+    /// one step, with no per-frame state, the text of all of them validated at once; the
+    /// message delivered with the last. What [`start_frame`](Self::start_frame) and
     /// [`continue_frame`](Self::continue_frame) would do with them, for a few nanoseconds a
     /// fragment instead of a few tens (messages fragmented into small frames). Returns at the
     /// first frame that is not a continuation with a 7- or 16-bit length, not whole, or over a
