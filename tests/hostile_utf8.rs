@@ -9,6 +9,8 @@
 //! - a text message split inside a code point at every offset, across two frames and across
 //!   reads within one frame, is accepted whole (both receive modes);
 //! - a message that ends inside a code point fails with 1007 at its FIN;
+//! - ASCII fragments right after a code point cut short fail with 1007, even where the bytes
+//!   after them would complete it (fragments that arrive together are checked together);
 //! - overlong forms, surrogates (`ED A0 80`), code points above U+10FFFF (`F4 90 80 80`) and
 //!   bytes never valid in UTF-8 fail with 1007 at the first byte that makes the sequence
 //!   impossible, before the rest of the sequence or frame arrives;
