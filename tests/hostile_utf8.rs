@@ -13,7 +13,8 @@
 //!   after them would complete it (fragments that arrive together are checked together);
 //! - overlong forms, surrogates (`ED A0 80`), code points above U+10FFFF (`F4 90 80 80`) and
 //!   bytes never valid in UTF-8 fail with 1007 at the first byte that makes the sequence
-//!   impossible, before the rest of the sequence or frame arrives;
+//!   impossible, before the rest of the sequence or frame arrives — also in a short frame that
+//!   waits to be taken whole, in reads cut anywhere, in either role;
 //! - non-characters (U+FFFE, U+FFFF, U+FDD0, U+10FFFF...) are valid UTF-8 and accepted;
 //! - one invalid byte in the first KiB of a 1 MiB frame fails before the rest of the frame is
 //!   sent, holding no more than what arrived.
@@ -122,6 +123,16 @@ fn a_message_ending_inside_a_code_point_fails_at_its_fin() {
                 harness::feed_all(stream_server(), &masked(0x81, &payload), harness::Split::Whole);
             assert_eq!((result, events), (Err(Error::Protocol(expected.clone())), vec![]));
             assert_fails(harness::client, &unmasked(0x81, &payload), expected.clone(), 1007, &[]);
+            // Longer, in two reads cut anywhere (from 16 bytes of payload in the first, the
+            // frame waits in the buffer to be taken whole): refused with its last byte.
+            let mut long = b"ok, and then some text".to_vec();
+            long.extend_from_slice(&encoded[..keep]);
+            let wire = masked(0x81, &long);
+            for cut in 1..wire.len() {
+                let mut conn = harness::server();
+                assert_eq!(conn.receive(&wire[..cut]), Ok(()), "{c} {keep} {cut}");
+                assert_eq!(conn.receive(&wire[cut..]), Err(Error::Protocol(expected.clone())), "{c} {keep} {cut}");
+            }
             // The truncated code point in a middle fragment, then an empty final frame: the
             // message stays undecided until FIN, then fails.
             let mut wire = masked(0x01, &payload);
@@ -211,6 +222,51 @@ fn invalid_sequences_fail_at_the_first_impossible_byte() {
         }
         // A client reading server frames decides the same.
         assert_fails(harness::client, &unmasked(0x81, sequence), ProtocolError::InvalidUtf8, 1007, &[]);
+    }
+}
+
+/// A short text frame whose first read brings its header and some of its payload waits in the
+/// buffer to be taken whole, like a short binary frame, but what arrives of it is still
+/// validated at every read: an invalid sequence fails the read that brings its first impossible
+/// byte, wherever the reads are cut, in either role; the connection then closes with 1007.
+#[test]
+fn a_short_text_frame_arriving_in_pieces_fails_at_the_read_that_makes_it_invalid() {
+    // Multi-byte text before the sequence, so that cuts also fall inside valid code points.
+    let prefix = "κόσμε, ok: ".as_bytes();
+    for (sequence, bad_at) in INVALID {
+        let mut payload = prefix.to_vec();
+        payload.extend_from_slice(sequence);
+        payload.resize(payload.len() + 120, b'x');
+        for server in [true, false] {
+            let (wire, header_len) = if server { (masked(0x81, &payload), 8) } else { (unmasked(0x81, &payload), 4) };
+            let bad_index = header_len + prefix.len() + bad_at;
+            // The first read brings the header and at least 16 bytes of the payload (what the
+            // frame needs to wait), before the sequence, inside it or past it.
+            for first in header_len + 16..=wire.len() {
+                for step in [1, 5, 64] {
+                    let mut conn =
+                        if server { server_in(ReceiveMode::Message) } else { client_in(ReceiveMode::Message) };
+                    let mut start = 0;
+                    let mut end = first;
+                    loop {
+                        let result = conn.receive(&wire[start..end]);
+                        if end <= bad_index {
+                            assert_eq!(result, Ok(()), "{sequence:02x?} server {server} first {first} step {step}");
+                        } else {
+                            assert_eq!(
+                                result,
+                                Err(Error::Protocol(ProtocolError::InvalidUtf8)),
+                                "{sequence:02x?} server {server} first {first} step {step} read {start}..{end}"
+                            );
+                            break;
+                        }
+                        (start, end) = (end, (end + step).min(wire.len()));
+                    }
+                    assert!(drain_events(&mut conn).is_empty());
+                    assert_eq!(harness::close_code_in(&conn.take_transmit()), Some(Some(1007)));
+                }
+            }
+        }
     }
 }
 

@@ -2,7 +2,8 @@
 //! control frames. Bytes are unmasked and validated as they arrive, so errors surface inside a
 //! frame, and the result never depends on how the input was split — except that a short
 //! binary frame (nothing in it to validate) waits in the buffer until it is whole, to be taken
-//! the fast way; its header is still checked as soon as it is there.
+//! the fast way; its header is still checked as soon as it is there. (A short text frame may
+//! wait too, but what arrives of it is unmasked and validated at once.)
 
 use super::buffer::{ReceiveBuffer, batched, holds_ascii};
 use super::{Connection, Event, Fragment, Message, MessageKind, Role, State};
@@ -37,8 +38,16 @@ const BATCH: usize = 128;
 
 /// A binary frame of at most this much payload that is still arriving waits in the buffer to
 /// be taken whole by [`Connection::whole_frames`] (no per-frame state, one unmasking pass);
-/// longer ones, and text (validated as it arrives, to fail fast), are taken as they arrive.
+/// longer ones are taken as they arrive. So does a text frame, if at least
+/// [`ARRIVING_TEXT_MIN`] bytes of its payload came with its header, but what has arrived of it
+/// is unmasked and validated at every read, to fail fast ([`Receiver::front_scanned`]).
 const WAIT_WHOLE_MAX: usize = 4 << 10;
+
+/// See [`WAIT_WHOLE_MAX`]. A text frame that starts with less, as in reads of a few bytes,
+/// goes the general way: each read of it would otherwise pay a walk from the buffer's front
+/// to its end (its header, its payload so far), where the general path unmasks and validates
+/// it as it is copied in.
+const ARRIVING_TEXT_MIN: usize = 16;
 
 /// A longer binary frame held whole while it arrives is unmasked each time at least this much
 /// more of it is buffered (or when it is complete), not at every read: reads of a few bytes
@@ -58,6 +67,9 @@ enum ScanEnd {
     /// At a short binary frame that is still arriving, this many bytes long in all: wait for
     /// the rest.
     Waiting(usize),
+    /// At a short text frame that is still arriving (see [`WAIT_WHOLE_MAX`]), its header this
+    /// long: unmask and validate what has arrived of it, and wait for the rest.
+    TextArriving(usize),
 }
 
 /// A frame whose header has been parsed and whose payload is still (partly) in the buffer.
@@ -160,8 +172,14 @@ pub(super) struct Receiver {
     /// The buffer must hold this many bytes before processing can do anything: the header of
     /// the next frame is incomplete, the frame is a short binary one still arriving (see
     /// [`WAIT_WHOLE_MAX`]), or less than [`UNMASK_STEP`] more of a longer one arrived. Set when
-    /// processing stops for want of them; 0 otherwise.
-    need: usize,
+    /// processing stops for want of them; 0 otherwise. 32 bits (see [`set_need`](Self::set_need)),
+    /// so that [`front_scanned`](Self::front_scanned) fits where the connection had padding.
+    need: u32,
+    /// While no frame is in progress: how much of the payload of the frame at the front of the
+    /// buffer, a short text frame still arriving that waits to be taken whole (see
+    /// [`WAIT_WHOLE_MAX`]), is unmasked and validated already (fed to `utf8`, which carries
+    /// what it needs of it). 0 otherwise. (Less than [`WAIT_WHOLE_MAX`]: 16 bits.)
+    front_scanned: u16,
 }
 
 impl Receiver {
@@ -177,6 +195,7 @@ impl Receiver {
             paused: false,
             text_held: false,
             need: 0,
+            front_scanned: 0,
         }
     }
 
@@ -252,7 +271,20 @@ impl Receiver {
     /// processing needs ([`need`](Self::need)): then they need only be copied in.
     #[inline(always)]
     pub(super) fn waits_beyond(&self, n: usize) -> bool {
-        n < crate::mask::FUSED_MIN && self.buf.len() + n < self.need
+        n < crate::mask::FUSED_MIN && self.buf.len() + n < self.need()
+    }
+
+    /// [`need`](Self::need), as a length.
+    #[inline(always)]
+    fn need(&self) -> usize {
+        usize::try_from(self.need).unwrap_or(usize::MAX)
+    }
+
+    /// Sets [`need`](Self::need), at most `u32::MAX`: asking for less than processing needs
+    /// only lets it run early and find nothing to do.
+    #[inline(always)]
+    fn set_need(&mut self, n: usize) {
+        self.need = u32::try_from(n).unwrap_or(u32::MAX);
     }
 
     /// Drops all input (after a failure or the peer's close).
@@ -262,6 +294,67 @@ impl Receiver {
         self.message = None;
         self.paused = false;
         self.need = 0;
+        self.front_scanned = 0;
+    }
+
+    /// The frame at the front of the buffer, a short text frame that waits to be taken whole
+    /// ([`front_scanned`](Self::front_scanned) > 0), after more input: if it is whole now, the
+    /// rest of it unmasked and the text finished validating, and `Some(its length)` in the
+    /// buffer; if not, `Some(0)`, what arrived unmasked and validated ([`text_arriving`]). `None`
+    /// if it is not such a frame after all (it always is), for the general path, which takes
+    /// over what is done of it.
+    ///
+    /// [`text_arriving`]: Self::text_arriving
+    #[inline(never)]
+    fn resume_text(&mut self) -> Result<Option<usize>, ProtocolError> {
+        let masked = self.role == Role::Server;
+        let data = self.buf.data_mut();
+        let [_, b1, ..] = *data else { return Ok(None) };
+        let Some((header_len, len)) = short_extent(b1, data, if masked { 4 } else { 0 }) else {
+            return Ok(None);
+        };
+        let Some(frame) = data.get_mut(..header_len + len) else {
+            self.text_arriving(header_len)?;
+            return Ok(Some(0));
+        };
+        let (header, payload) = frame.split_at_mut(header_len);
+        let from = usize::from(core::mem::take(&mut self.front_scanned));
+        let fresh = payload.get_mut(from..).unwrap_or_default();
+        let ascii = match *header {
+            [.., k0, k1, k2, k3] if masked => unmask(fresh, [k0, k1, k2, k3], from, true),
+            _ => false,
+        };
+        if !(ascii && self.utf8.is_complete()) {
+            self.utf8.feed(fresh).map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+        Ok(Some(header_len + len))
+    }
+
+    /// Unmasks and validates what has newly arrived of the frame at the front of the buffer, a
+    /// short text frame still arriving (its header `header_len` long) that waits to be taken
+    /// whole ([`WAIT_WHOLE_MAX`]): so invalid text fails at the read that brings it, as it
+    /// would on the general path.
+    #[inline(never)]
+    fn text_arriving(&mut self, header_len: usize) -> Result<(), ProtocolError> {
+        let from = usize::from(self.front_scanned);
+        if from == 0 {
+            self.utf8 = Utf8Validator::new();
+        }
+        let masked = self.role == Role::Server;
+        let data = self.buf.data_mut();
+        let (header, payload) = data.split_at_mut(header_len.min(data.len()));
+        let fresh = payload.get_mut(from..).unwrap_or_default();
+        let ascii = match *header {
+            [.., k0, k1, k2, k3] if masked => unmask(fresh, [k0, k1, k2, k3], from, true),
+            _ => false,
+        };
+        if !(ascii && self.utf8.is_complete()) {
+            self.utf8.feed(fresh).map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        // The frame is not whole: less than WAIT_WHOLE_MAX of it is here.
+        self.front_scanned = u16::try_from(payload.len()).unwrap_or(u16::MAX);
+        Ok(())
     }
 }
 
@@ -329,7 +422,7 @@ impl Connection {
     #[inline(always)]
     pub(super) fn process(&mut self) -> Result<(), Error> {
         // Byte-sized reads of a header or of a short frame: nothing to do until it is all here.
-        if self.recv.buf.len() < self.recv.need {
+        if self.recv.buf.len() < self.recv.need() {
             return Ok(());
         }
         self.process_buffered()
@@ -357,16 +450,13 @@ impl Connection {
                         if self.whole_continuations()? {
                             continue;
                         }
-                    } else {
-                        let waiting = self.whole_frames()?;
-                        if waiting > 0 {
-                            self.recv.need = waiting;
-                            return Ok(());
-                        }
+                    } else if let Some(need) = self.whole_frames()? {
+                        self.recv.set_need(need);
+                        return Ok(());
                     }
                 }
                 if !self.start_frame()? {
-                    self.recv.need = crate::frame::header_len(self.recv.buf.data());
+                    self.recv.set_need(crate::frame::header_len(self.recv.buf.data()));
                     return Ok(());
                 }
             }
@@ -388,49 +478,65 @@ impl Connection {
     /// (which becomes a slice of the chunk when the application takes it): one reference count
     /// per message instead of a buffer split, none for the chunk's last.
     ///
-    /// `Ok(n)`, n > 0: the next frame is a short binary one still arriving, left for a later
-    /// call to take whole ([`WAIT_WHOLE_MAX`]) once the buffer holds its `n` bytes.
+    /// `Ok(Some(n))`: the next frame is a short one still arriving, left for a later call to
+    /// take whole ([`WAIT_WHOLE_MAX`]) once the buffer holds its `n` bytes (binary), or once it
+    /// holds more (text, `n` = 0: what arrived of it is unmasked and validated already).
+    /// `Ok(None)`: the next frame is the general path's.
     #[inline]
-    fn whole_frames(&mut self) -> Result<usize, ProtocolError> {
+    fn whole_frames(&mut self) -> Result<Option<usize>, ProtocolError> {
         // Frames checked while they were copied in need no second look.
         if let Some((chunk, count)) = self.recv.buf.take_ready() {
             self.events.push_frames(chunk.freeze(), count);
         }
+        // A text frame that waited for the rest of it, first, if any.
+        let mut first = 0;
+        if self.recv.front_scanned > 0 {
+            match self.recv.resume_text()? {
+                Some(0) => return Ok(Some(0)),
+                Some(len) => first = len,
+                None => return Ok(None),
+            }
+        }
         loop {
-            let (count, scanned, end) = self.scan_whole_frames();
+            let (count, scanned, end) = self.scan_whole_frames(core::mem::take(&mut first));
             if count > 0 {
                 self.events.push_frames(self.recv.buf.split_to(scanned).freeze(), count);
             }
             match end {
                 ScanEnd::Full => {}
-                ScanEnd::Other => return Ok(0),
+                ScanEnd::Other => return Ok(None),
                 ScanEnd::InvalidUtf8 => return Err(ProtocolError::InvalidUtf8),
-                ScanEnd::Waiting(len) => return Ok(len),
+                ScanEnd::Waiting(len) => return Ok(Some(len)),
+                ScanEnd::TextArriving(header_len) => {
+                    self.recv.text_arriving(header_len)?;
+                    return Ok(Some(0));
+                }
             }
         }
     }
 
     /// Unmasks and validates up to [`BATCH`] whole frames at the front of the buffer (see
-    /// [`whole_frames`](Self::whole_frames)). Returns how many, the bytes they span, and why it
-    /// stopped there.
+    /// [`whole_frames`](Self::whole_frames)), from `first`: the bytes of one frame taken
+    /// already, if not 0. Returns how many (that one included), the bytes they span, and why
+    /// it stopped there.
     #[inline]
-    fn scan_whole_frames(&mut self) -> (usize, usize, ScanEnd) {
+    fn scan_whole_frames(&mut self, first: usize) -> (usize, usize, ScanEnd) {
         // The role fixed for the loop: its per-frame tests of it (mask bit, header length,
         // where the key is) fold away.
-        if self.recv.role == Role::Server { self.scan_frames::<true>() } else { self.scan_frames::<false>() }
+        if self.recv.role == Role::Server { self.scan_frames::<true>(first) } else { self.scan_frames::<false>(first) }
     }
 
     /// [`scan_whole_frames`](Self::scan_whole_frames) for frames that are `MASKED` (a
     /// server's input) or not.
     #[inline(always)]
-    fn scan_frames<const MASKED: bool>(&mut self) -> (usize, usize, ScanEnd) {
+    fn scan_frames<const MASKED: bool>(&mut self, first: usize) -> (usize, usize, ScanEnd) {
         let mask_len = if MASKED { 4 } else { 0 };
         let limit = self.config.max_frame_size.min(self.config.max_message_size);
         // Text checked for ASCII while unmasked as it was copied in needs no validating.
         let ascii_until = if MASKED { self.recv.buf.ascii_until() } else { 0 };
         let data = self.recv.buf.data_mut();
-        let mut at = 0;
-        for i in 0..BATCH {
+        let mut at = first;
+        for i in usize::from(first > 0)..BATCH {
             let rest = &mut data[at..];
             let [b0, b1, ..] = *rest else { return (i, at, ScanEnd::Other) };
             let Some((header_len, len)) = short_extent(b1, rest, mask_len) else {
@@ -441,8 +547,12 @@ impl Connection {
             };
             let total = header_len + len;
             let Some(frame) = rest.get_mut(..total) else {
-                let wait = !is_text && len <= WAIT_WHOLE_MAX;
-                return (i, at, if wait { ScanEnd::Waiting(total) } else { ScanEnd::Other });
+                let end = match (len <= WAIT_WHOLE_MAX, is_text) {
+                    (true, false) => ScanEnd::Waiting(total),
+                    (true, true) if rest.len() >= header_len + ARRIVING_TEXT_MIN => ScanEnd::TextArriving(header_len),
+                    _ => ScanEnd::Other,
+                };
+                return (i, at, end);
             };
             let (header, payload) = frame.split_at_mut(header_len);
             // Text found to be ASCII while unmasked (here, or as it was copied in) needs no
@@ -469,6 +579,9 @@ impl Connection {
         let Some((header, header_len)) = FrameHeader::parse(self.recv.buf.data())? else {
             return Ok(false);
         };
+        // A text frame that waited to be taken whole, if it comes here after all: what of it
+        // is unmasked and validated already stays so (the validator holds its end).
+        let resumed = usize::from(self.recv.front_scanned);
         let [rsv1, rsv2, rsv3] = header.rsv;
         // RSV1 marks a compressed message: only on its first frame, only if negotiated.
         if rsv2
@@ -522,7 +635,9 @@ impl Connection {
                     }
                     None => alloc::boxed::Box::new(fresh),
                 });
-                self.recv.utf8 = Utf8Validator::new();
+                if resumed == 0 {
+                    self.recv.utf8 = Utf8Validator::new();
+                }
             }
             OpCode::Close | OpCode::Ping | OpCode::Pong => {}
         }
@@ -534,13 +649,14 @@ impl Connection {
         }
         let ascii = header.mask.is_some() && holds_ascii(self.recv.buf.ascii_until(), header_len, header.payload_len);
         self.recv.buf.advance(header_len);
+        self.recv.front_scanned = 0;
         let frame = InFrame {
             opcode: header.opcode,
             fin: header.fin,
             mask: header.mask,
             remaining: header.payload_len,
             taken: 0,
-            scanned: 0,
+            scanned: resumed,
             ascii,
         };
         self.recv.text_held = frame.mask.is_some()
@@ -687,7 +803,7 @@ impl Connection {
                     // validated as it arrives instead, to fail fast).
                     if !validates_text(frame, recv.message.as_deref()) {
                         let end = usize::try_from(frame.remaining).unwrap_or(usize::MAX);
-                        recv.need = end.min(available.saturating_add(UNMASK_STEP));
+                        recv.set_need(end.min(available.saturating_add(UNMASK_STEP)));
                     }
                     return Ok(false);
                 }
@@ -936,7 +1052,7 @@ mod tests {
                 passes += 1;
             }
             if i + 1 < len {
-                assert!(conn.recv.need > conn.recv.buf.len() || conn.recv.need == 0, "at {i}");
+                assert!(conn.recv.need() > conn.recv.buf.len() || conn.recv.need == 0, "at {i}");
                 assert!(conn.poll_event().is_none(), "complete at {i}?");
             }
         }
@@ -1112,5 +1228,60 @@ mod tests {
         expect.push(300);
         expect.extend_from_slice(&[4 << 10; 6]);
         assert_eq!(sizes, expect);
+    }
+
+    /// A masked text frame with a 16-bit length (key 1, 2, 3, 4).
+    fn masked_text(text: &str) -> alloc::vec::Vec<u8> {
+        let key = [1, 2, 3, 4];
+        let len = u16::try_from(text.len()).unwrap();
+        let mut out = alloc::vec![0x81, 0x80 | 126];
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(&key);
+        out.extend(text.bytes().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        out
+    }
+
+    fn texts(conn: &mut Connection) -> alloc::vec::Vec<alloc::string::String> {
+        core::iter::from_fn(|| conn.poll_event())
+            .map(|event| match event {
+                Event::Message(crate::Message::Text(text)) => alloc::string::String::from(text.as_str()),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_short_text_frame_still_arriving_waits_whole_with_what_arrived_validated() {
+        let text = "κόσμε, ".repeat(30);
+        let frame = masked_text(&text);
+        let wire = [&frame[..], &frame[..]].concat();
+        // The first read ends inside a code point, 101 bytes into the first payload.
+        let cut = 8 + 101;
+        let mut conn = Connection::server(Config::default());
+        conn.receive(&wire[..cut]).unwrap();
+        // No frame state: the frame waits at the front, what arrived of it unmasked and
+        // validated (the validator holds the unfinished code point).
+        assert!(conn.recv.frame.is_none() && conn.recv.message.is_none());
+        assert_eq!(usize::from(conn.recv.front_scanned), 101);
+        assert!(!conn.recv.utf8.is_complete());
+        assert_eq!(conn.recv.buf.data()[8..cut], text.as_bytes()[..101]);
+        conn.receive(&wire[cut..]).unwrap();
+        assert_eq!(conn.recv.front_scanned, 0);
+        assert_eq!(texts(&mut conn), [text.clone(), text.clone()]);
+        // Less than 16 bytes of payload with the header: the general path's from the start.
+        let mut conn = Connection::server(Config::default());
+        conn.receive(&wire[..8 + 15]).unwrap();
+        assert!(conn.recv.frame.is_some() && conn.recv.front_scanned == 0);
+        conn.receive(&wire[8 + 15..]).unwrap();
+        assert_eq!(texts(&mut conn), [text.clone(), text.clone()]);
+        // Handed to the general path half-way (nothing does that today), the frame goes on
+        // from where it was, the unmasked part not unmasked again.
+        let mut conn = Connection::server(Config::default());
+        conn.receive(&wire[..cut]).unwrap();
+        assert_eq!(conn.start_frame(), Ok(true));
+        assert_eq!(conn.recv.frame.as_ref().map(|frame| frame.scanned), Some(101));
+        assert_eq!(conn.recv.front_scanned, 0);
+        conn.receive(&wire[cut..]).unwrap();
+        assert_eq!(texts(&mut conn), [text.clone(), text]);
     }
 }
