@@ -319,14 +319,7 @@ impl Receiver {
         };
         let (header, payload) = frame.split_at_mut(header_len);
         let from = usize::from(core::mem::take(&mut self.front_scanned));
-        let fresh = payload.get_mut(from..).unwrap_or_default();
-        let ascii = match *header {
-            [.., k0, k1, k2, k3] if masked => unmask(fresh, [k0, k1, k2, k3], from, true),
-            _ => false,
-        };
-        if !(ascii && self.utf8.is_complete()) {
-            self.utf8.feed(fresh).map_err(|_| ProtocolError::InvalidUtf8)?;
-        }
+        scan_arrived(&mut self.utf8, masked, header, payload, from)?;
         self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
         Ok(Some(header_len + len))
     }
@@ -344,14 +337,7 @@ impl Receiver {
         let masked = self.role == Role::Server;
         let data = self.buf.data_mut();
         let (header, payload) = data.split_at_mut(header_len.min(data.len()));
-        let fresh = payload.get_mut(from..).unwrap_or_default();
-        let ascii = match *header {
-            [.., k0, k1, k2, k3] if masked => unmask(fresh, [k0, k1, k2, k3], from, true),
-            _ => false,
-        };
-        if !(ascii && self.utf8.is_complete()) {
-            self.utf8.feed(fresh).map_err(|_| ProtocolError::InvalidUtf8)?;
-        }
+        scan_arrived(&mut self.utf8, masked, header, payload, from)?;
         // The frame is not whole: less than WAIT_WHOLE_MAX of it is here.
         self.front_scanned = u16::try_from(payload.len()).unwrap_or(u16::MAX);
         Ok(())
@@ -374,6 +360,29 @@ fn extend_text(
     let ascii = buf.extend_unmasked::<true>(data, key, phase);
     if !(ascii && utf8.is_complete()) {
         utf8.feed(buf.data().get(start..).unwrap_or_default()).map_err(|_| ProtocolError::InvalidUtf8)?;
+    }
+    Ok(())
+}
+
+/// Unmasks (`masked`: with the key that ends `header`) and validates what is new of the payload
+/// of a text frame that waits at the front of the buffer: `payload[from..]`, the bytes before
+/// it done already ([`Receiver::text_arriving`], [`Receiver::resume_text`]).
+#[inline(always)]
+fn scan_arrived(
+    utf8: &mut Utf8Validator,
+    masked: bool,
+    header: &[u8],
+    payload: &mut [u8],
+    from: usize,
+) -> Result<(), ProtocolError> {
+    let fresh = payload.get_mut(from..).unwrap_or_default();
+    let ascii = match *header {
+        [.., k0, k1, k2, k3] if masked => unmask(fresh, [k0, k1, k2, k3], from, true),
+        _ => false,
+    };
+    // ASCII after a complete code point needs no validating.
+    if !(ascii && utf8.is_complete()) {
+        utf8.feed(fresh).map_err(|_| ProtocolError::InvalidUtf8)?;
     }
     Ok(())
 }
