@@ -172,9 +172,8 @@ pub(super) struct Receiver {
     /// The buffer must hold this many bytes before processing can do anything: the header of
     /// the next frame is incomplete, the frame is a short binary one still arriving (see
     /// [`WAIT_WHOLE_MAX`]), or less than [`UNMASK_STEP`] more of a longer one arrived. Set when
-    /// processing stops for want of them; 0 otherwise. 32 bits (see [`set_need`](Self::set_need)),
-    /// so that [`front_scanned`](Self::front_scanned) fits where the connection had padding.
-    need: u32,
+    /// processing stops for want of them; 0 otherwise.
+    need: usize,
     /// While no frame is in progress: how much of the payload of the frame at the front of the
     /// buffer, a short text frame still arriving that waits to be taken whole (see
     /// [`WAIT_WHOLE_MAX`]), is unmasked and validated already (fed to `utf8`, which carries
@@ -271,20 +270,7 @@ impl Receiver {
     /// processing needs ([`need`](Self::need)): then they need only be copied in.
     #[inline(always)]
     pub(super) fn waits_beyond(&self, n: usize) -> bool {
-        n < crate::mask::FUSED_MIN && self.buf.len() + n < self.need()
-    }
-
-    /// [`need`](Self::need), as a length.
-    #[inline(always)]
-    fn need(&self) -> usize {
-        usize::try_from(self.need).unwrap_or(usize::MAX)
-    }
-
-    /// Sets [`need`](Self::need), at most `u32::MAX`: asking for less than processing needs
-    /// only lets it run early and find nothing to do.
-    #[inline(always)]
-    fn set_need(&mut self, n: usize) {
-        self.need = u32::try_from(n).unwrap_or(u32::MAX);
+        n < crate::mask::FUSED_MIN && self.buf.len() + n < self.need
     }
 
     /// Drops all input (after a failure or the peer's close).
@@ -431,7 +417,7 @@ impl Connection {
     #[inline(always)]
     pub(super) fn process(&mut self) -> Result<(), Error> {
         // Byte-sized reads of a header or of a short frame: nothing to do until it is all here.
-        if self.recv.buf.len() < self.recv.need() {
+        if self.recv.buf.len() < self.recv.need {
             return Ok(());
         }
         self.process_buffered()
@@ -460,12 +446,12 @@ impl Connection {
                             continue;
                         }
                     } else if let Some(need) = self.whole_frames()? {
-                        self.recv.set_need(need);
+                        self.recv.need = need;
                         return Ok(());
                     }
                 }
                 if !self.start_frame()? {
-                    self.recv.set_need(crate::frame::header_len(self.recv.buf.data()));
+                    self.recv.need = crate::frame::header_len(self.recv.buf.data());
                     return Ok(());
                 }
             }
@@ -812,7 +798,7 @@ impl Connection {
                     // validated as it arrives instead, to fail fast).
                     if !validates_text(frame, recv.message.as_deref()) {
                         let end = usize::try_from(frame.remaining).unwrap_or(usize::MAX);
-                        recv.set_need(end.min(available.saturating_add(UNMASK_STEP)));
+                        recv.need = end.min(available.saturating_add(UNMASK_STEP));
                     }
                     return Ok(false);
                 }
@@ -1061,7 +1047,7 @@ mod tests {
                 passes += 1;
             }
             if i + 1 < len {
-                assert!(conn.recv.need() > conn.recv.buf.len() || conn.recv.need == 0, "at {i}");
+                assert!(conn.recv.need > conn.recv.buf.len() || conn.recv.need == 0, "at {i}");
                 assert!(conn.poll_event().is_none(), "complete at {i}?");
             }
         }
