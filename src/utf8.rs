@@ -202,6 +202,17 @@ impl Utf8Validator {
         self.feed_any(data)
     }
 
+    /// [`feed`](Self::feed), for bytes the caller found to be all ASCII or not (`ascii`) while
+    /// it copied or unmasked them: ASCII after a complete code point needs no validating (after
+    /// an unfinished one it is invalid, which `feed` says).
+    #[inline(always)]
+    pub(crate) fn feed_seen(&mut self, data: &[u8], ascii: bool) -> Result<(), InvalidUtf8> {
+        if ascii && self.is_complete() {
+            return Ok(());
+        }
+        self.feed(data)
+    }
+
     /// [`feed`](Self::feed), out of line.
     #[inline(never)]
     fn feed_any(&mut self, mut data: &[u8]) -> Result<(), InvalidUtf8> {
