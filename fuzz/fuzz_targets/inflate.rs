@@ -249,6 +249,14 @@ fuzz_target!(|data: &[u8]| {
             error = Some(err);
         }
     }
+    // In stream mode, inflating pauses while pieces wait for the application and resumes as
+    // they are taken: a failure found then is sticky and reported by the next input, and there
+    // is none after the last one. The connection holds it.
+    match (&error, conn.error()) {
+        (Some(first), Some(held)) => assert_eq!(first, held, "errors are sticky"),
+        (Some(first), None) => panic!("{first:?} reported, but the connection holds no error"),
+        (None, held) => error = held.cloned(),
+    }
     if let Some(err) = &error {
         let Error::Protocol(p) = err else { panic!("not a protocol error: {err:?}") };
         assert!(
