@@ -26,6 +26,16 @@ pub enum ReceiveMode {
     Message,
     /// Each message arrives in pieces as they are received, as
     /// [`Event::Fragment`](crate::Event::Fragment), so memory stays bounded whatever its size.
+    ///
+    /// A compressed message (permessage-deflate) is inflated in bounded steps, and inflating
+    /// pauses while 16 events wait to be taken: it goes on as
+    /// [`poll_event`](crate::Connection::poll_event) takes them. So the message can turn out too
+    /// large, or its data or text invalid, while events are taken, after the input that
+    /// brought it returned `Ok`: the connection fails as it would on input (its close frame
+    /// queued, [`error`](crate::Connection::error) says why) and the next input returns the
+    /// error. The drive loop of the crate docs, which writes after taking events and then asks
+    /// [`should_close_transport`](crate::Connection::should_close_transport), sends that close
+    /// frame and ends the connection as for any failure.
     Stream,
 }
 

@@ -347,7 +347,9 @@ impl Connection {
 
     // ----- outputs -----
 
-    /// The next event, if any. Taking the peer's [`Event::Close`] queues the close reply.
+    /// The next event, if any. Taking the peer's [`Event::Close`] queues the close reply. In
+    /// [`ReceiveMode::Stream`](crate::ReceiveMode::Stream), taking events resumes inflating a
+    /// compressed message that paused for them, which can fail the connection (see there).
     ///
     /// [`poll_event_ref`](Self::poll_event_ref) lends the same events instead.
     #[inline]
