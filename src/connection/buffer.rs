@@ -397,6 +397,15 @@ impl ReceiveBuffer {
         self.reuse_or_release(n);
         // Initialized room is of no use to such a read, and must not pass for data.
         self.bytes.truncate(self.len);
+        if self.len == 0 {
+            // Nothing held: back to the front of the allocation if nothing split off it is
+            // alive any more (nothing to move, nothing allocated), so that a connection's reads
+            // keep to the same few pages and cache lines instead of walking through all of its
+            // allocation (200 connections echoing 16 KiB messages one at a time: the tokio
+            // server's resident memory 17.7 → 8.2 MB). Asking for more than the capacity left
+            // is what makes `try_reclaim` go back; shared, the buffer stays as it is.
+            let _ = self.bytes.try_reclaim(self.bytes.capacity() + 1);
+        }
         // Nothing to zero, so no reason to walk to the end of the allocation in short reads:
         // less than `n` left, and the allocation is reclaimed or replaced.
         if self.bytes.capacity() - self.len < n {
@@ -712,6 +721,30 @@ mod tests {
         buf.room(first).put_slice(&alloc::vec![1; first]);
         buf.commit_room(true);
         assert_eq!(buf.offer(64 << 10), 2 * first);
+    }
+
+    #[test]
+    fn uninitialized_room_is_at_the_front_again_once_nothing_shares_the_allocation() {
+        let mut buf = ReceiveBuffer::new(64 << 10);
+        buf.room(1024).put_slice(&[1; 100]);
+        buf.commit_room(true);
+        let front = buf.data().as_ptr();
+        let held = buf.split_to(100);
+        // The message still holds the front: the next read goes after it.
+        buf.room(1024).put_slice(b"x");
+        buf.commit_room(true);
+        assert_eq!(buf.data().as_ptr(), front.wrapping_add(100));
+        let held_too = buf.split_to(1);
+        assert!(held.iter().all(|&b| b == 1) && held_too[..] == *b"x");
+        drop((held, held_too));
+        // Nothing shares it: reads start at the front again.
+        buf.room(1024).put_slice(b"yz");
+        buf.commit_room(true);
+        assert_eq!((buf.data(), buf.data().as_ptr()), (&b"yz"[..], front));
+        // Data held: the room follows it, wherever it is.
+        buf.room(1024).put_slice(b"!");
+        buf.commit_room(true);
+        assert_eq!((buf.data(), buf.data().as_ptr()), (&b"yz!"[..], front));
     }
 
     #[test]
