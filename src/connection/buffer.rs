@@ -402,8 +402,9 @@ impl ReceiveBuffer {
             // alive any more (nothing to move, nothing allocated), so that a connection's reads
             // keep to the same few pages and cache lines instead of walking through all of its
             // allocation (200 connections echoing 16 KiB messages one at a time: the tokio
-            // server's resident memory 17.7 → 8.2 MB). Asking for more than the capacity left
-            // is what makes `try_reclaim` go back; shared, the buffer stays as it is.
+            // server's peak resident memory 17.2 → 7.9 MiB, `bench-e2e/ab.sh`). Asking for more
+            // than the capacity left is what makes `try_reclaim` go back; shared, the buffer
+            // stays as it is.
             let _ = self.bytes.try_reclaim(self.bytes.capacity() + 1);
         }
         // Nothing to zero, so no reason to walk to the end of the allocation in short reads:
