@@ -18,6 +18,7 @@ COLORS = {
     "wscore-tokio": "#1d4f91",
     "wscore-embedded": "#3f7fd0",
     "wscore-std": "#8db8ec",
+    "wscore-tokio-send": "#b9d3f2",
     "tungstenite": "#d9822b",
     "tokio-tungstenite": "#f2b56b",
     "fastwebsockets": "#5c9e31",

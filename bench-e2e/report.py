@@ -19,6 +19,7 @@ SERVERS = [
     ("wscore-tokio", "wscore tokio_echo_server"),
     ("wscore-embedded", "wscore embedded_echo_server"),
     ("wscore-std", "wscore std_echo_server"),
+    ("wscore-tokio-send", "wscore tokio, the peers' loop"),
     ("tungstenite", "tungstenite (blocking)"),
     ("tokio-tungstenite", "tokio-tungstenite"),
     ("fastwebsockets", "fastwebsockets"),

@@ -29,7 +29,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MODE="${1:-all}"
-ALL_SERVERS="wscore-tokio wscore-embedded wscore-std tungstenite tokio-tungstenite fastwebsockets tokio-websockets"
+ALL_SERVERS="wscore-tokio wscore-embedded wscore-std wscore-tokio-send tungstenite tokio-tungstenite fastwebsockets tokio-websockets"
 SERVERS="${SERVERS:-$ALL_SERVERS}"
 CASES="${CASES:-100x20 100x1024 200x16384 4x1048576}"
 IN_FLIGHT="${IN_FLIGHT:-1 8}"
@@ -56,6 +56,7 @@ binary_of() {
         wscore-tokio) echo tokio_echo_server ;;
         wscore-embedded) echo embedded_echo_server ;;
         wscore-std) echo std_echo_server ;;
+        wscore-tokio-send) echo e2e_wscore_send_echo_server ;;
         tungstenite) echo e2e_tungstenite_echo_server ;;
         tokio-tungstenite) echo e2e_tokio_tungstenite_echo_server ;;
         fastwebsockets) echo e2e_fastwebsockets_echo_server ;;
