@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end echo benchmark: wscore's three echo servers against the peers' (bench-e2e/README.md).
 #
-#   bash bench-e2e/run.sh              # throughput and idle memory (6-7 minutes after the build)
+#   bash bench-e2e/run.sh              # throughput and idle memory (about 7 minutes after the build)
 #   bash bench-e2e/run.sh throughput   # msgs/s only
 #   bash bench-e2e/run.sh idle         # memory per idle connection only
 #   bash bench-e2e/run.sh chart        # only redo the table and docs/perf-e2e.svg from target/e2e
