@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# End-to-end echo benchmark: wscore's three echo servers against the peers' (bench-e2e/README.md).
+# End-to-end echo benchmark: wscore's three echo servers, and its tokio driver in the peers' loop,
+# against the peers' (bench-e2e/README.md).
 #
 #   bash bench-e2e/run.sh              # throughput and idle memory (about 7 minutes after the build)
 #   bash bench-e2e/run.sh throughput   # msgs/s only
