@@ -12,25 +12,18 @@
 //! `upgrade.rs` (the crate's `upgrade` feature needs hyper); from there on it is plain
 //! `WebSocket::after_handshake`, the API fastwebsockets provides for that.
 
+#[path = "accept_loop.rs"]
+mod accept_loop;
+
 #[path = "upgrade.rs"]
 mod upgrade;
 
 use fastwebsockets::{FragmentCollector, OpCode, Role, WebSocket, WebSocketError};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9001".into());
-    let listener = TcpListener::bind(&addr).await?;
-    println!("listening on {}", listener.local_addr()?);
-    loop {
-        let (tcp, _) = listener.accept().await?;
-        tokio::spawn(async move {
-            if let Err(e) = serve(tcp).await {
-                eprintln!("connection failed: {e}");
-            }
-        });
-    }
+    accept_loop::serve_each(serve).await
 }
 
 async fn serve(mut tcp: TcpStream) -> Result<(), WebSocketError> {

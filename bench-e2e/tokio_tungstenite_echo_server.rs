@@ -10,11 +10,14 @@
 //! (the crate is built without its `handshake` feature); from there on it is plain
 //! `WebSocketStream::from_partially_read`.
 
+#[path = "accept_loop.rs"]
+mod accept_loop;
+
 #[path = "upgrade.rs"]
 mod upgrade;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Error;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
@@ -25,17 +28,7 @@ fn config() -> WebSocketConfig {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9001".into());
-    let listener = TcpListener::bind(&addr).await?;
-    println!("listening on {}", listener.local_addr()?);
-    loop {
-        let (tcp, _) = listener.accept().await?;
-        tokio::spawn(async move {
-            if let Err(e) = serve(tcp).await {
-                eprintln!("connection failed: {e}");
-            }
-        });
-    }
+    accept_loop::serve_each(serve).await
 }
 
 async fn serve(mut tcp: TcpStream) -> Result<(), Error> {

@@ -10,23 +10,16 @@
 //! Messages up to 64 MiB (as wscore's echo servers); no extensions (tokio-websockets has no
 //! permessage-deflate). Frames it sends are split at its default frame size (4 MiB).
 
+#[path = "accept_loop.rs"]
+mod accept_loop;
+
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_websockets::{Error, Limits, ServerBuilder};
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9001".into());
-    let listener = TcpListener::bind(&addr).await?;
-    println!("listening on {}", listener.local_addr()?);
-    loop {
-        let (tcp, _) = listener.accept().await?;
-        tokio::spawn(async move {
-            if let Err(e) = serve(tcp).await {
-                eprintln!("connection failed: {e}");
-            }
-        });
-    }
+    accept_loop::serve_each(serve).await
 }
 
 async fn serve(tcp: TcpStream) -> Result<(), Error> {

@@ -11,23 +11,16 @@
 //! The same runtime and configuration as `tokio_echo_server` (messages up to 64 MiB, reads of
 //! up to 64 KiB between frames, echoes of up to 4 MiB in one frame).
 
-use tokio::net::{TcpListener, TcpStream};
+#[path = "accept_loop.rs"]
+mod accept_loop;
+
+use tokio::net::TcpStream;
 use wscore::tokio::WebSocketStream;
 use wscore::{Accept, Config, DriverError};
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9001".into());
-    let listener = TcpListener::bind(&addr).await?;
-    println!("listening on {}", listener.local_addr()?);
-    loop {
-        let (tcp, _) = listener.accept().await?;
-        tokio::spawn(async move {
-            if let Err(e) = serve(tcp).await {
-                eprintln!("connection failed: {e}");
-            }
-        });
-    }
+    accept_loop::serve_each(serve).await
 }
 
 async fn serve(tcp: TcpStream) -> Result<(), DriverError> {
