@@ -19,7 +19,7 @@
 #   IN_FLIGHT  messages in flight per connection, one grid per value (default "1 8": 1 as
 #              uWebSockets' load_test, 8 for pipelined clients)
 #   WARMUP, DURATION  seconds (default 1 and 2)       REPEAT  runs per cell (default 2)
-#   IDLE_CONNECTIONS  (default 10000; the embedded server's fixed table takes 200)
+#   IDLE_CONNECTIONS  (default 10000; the embedded server gets 200, of its fixed table of 1,024)
 #   PRIORITY   rt (default when root: SCHED_FIFO 1 for server and load generator, so the other
 #              work on a shared machine cannot take their cores mid-run), nice (nice -n -20),
 #              none
