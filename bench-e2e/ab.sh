@@ -15,8 +15,8 @@
 #       target/release/examples/tokio_echo_server 6 "200x16384" "1"
 #
 # Defaults: REPS 5, CASES "100x20 100x1024 200x16384 4x1048576", IN_FLIGHT "1 8". The load
-# generator is target/release/examples/e2e_load_gen (build it first). Environment: WARMUP and
-# DURATION as in run.sh (1 and 2 s), PORT_BASE (9800).
+# generator is target/release/examples/e2e_load_gen (build it first). Environment: WARMUP,
+# DURATION and PRIORITY as in run.sh (1 s, 2 s, rt as root), PORT_BASE (9800).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,18 +36,9 @@ load_gen=target/release/examples/e2e_load_gen
 for bin in "$A" "$B" "$load_gen"; do
     [ -x "$bin" ] || { echo "$bin: not built" >&2; exit 2; }
 done
-if [ "$(id -u)" = 0 ]; then prio=(chrt -f 1); else prio=(); fi
+# PRIORITY (as run.sh's), prio, server_pid, stop_server and launch_server.
+. bench-e2e/server.sh
 ulimit -n 4096
-
-server_pid=""
-stop_server() {
-    if [ -n "$server_pid" ]; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    server_pid=""
-}
-trap stop_server EXIT
 
 port=$PORT_BASE
 # One run: prints "MSGS_PER_S RSS_KB".
@@ -55,12 +46,7 @@ run() {
     local bin="$1" connections="$2" size="$3" depth="$4" log
     port=$((port + 1))
     log="$(mktemp)"
-    "${prio[@]}" taskset -c 0 "$bin" "127.0.0.1:$port" >"$log" 2>&1 &
-    server_pid=$!
-    for _ in $(seq 1 100); do
-        grep -q "listening on" "$log" 2>/dev/null && break
-        sleep 0.05
-    done
+    launch_server "$bin" "$bin" "$port" "$log" || exit 1
     rm -f "$log"
     local out
     out="$(mktemp)"

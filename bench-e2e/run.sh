@@ -42,15 +42,8 @@ EMBEDDED_IDLE=200
 OUT="${OUT:-target/e2e}"
 CHART="${CHART:-docs/perf-e2e.svg}"
 PORT_BASE="${PORT_BASE:-9400}"
-if [ -z "${PRIORITY:-}" ]; then
-    if [ "$(id -u)" = 0 ]; then PRIORITY=rt; else PRIORITY=none; fi
-fi
-case "$PRIORITY" in
-    rt) prio=(chrt -f 1) ;;
-    nice) prio=(nice -n -20) ;;
-    none) prio=() ;;
-    *) echo "PRIORITY must be rt, nice or none" >&2; exit 2 ;;
-esac
+# PRIORITY, prio, server_pid, stop_server and launch_server.
+. bench-e2e/server.sh
 
 binary_of() {
     case "$1" in
@@ -108,35 +101,9 @@ if [ "$MODE" != throughput ]; then : >"$OUT/idle.jsonl"; fi
 } >"$OUT/machine.txt"
 echo "=== $(sed -n 's/^cpu=//p' "$OUT/machine.txt"), $(nproc) cores, $(uname -sr); scheduling: $PRIORITY; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
-server_pid=""
-stop_server() {
-    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    server_pid=""
-}
-trap stop_server EXIT
-trap 'stop_server; exit 130' INT TERM
-
-# Starts a server pinned to core 0 and waits for its "listening on" line (no probe connection).
+# Starts server NAME on PORT (bench-e2e/server.sh), its output in OUT/server-NAME.log.
 start_server() {
-    local name="$1" port="$2" log="$OUT/server-$1.log"
-    # A stale "listening on" from the previous run must not count.
-    rm -f "$log"
-    "${prio[@]}" taskset -c 0 "$bin/$(binary_of "$name")" "127.0.0.1:$port" >"$log" 2>&1 &
-    server_pid=$!
-    for _ in $(seq 1 100); do
-        if grep -q "listening on" "$log" 2>/dev/null; then return 0; fi
-        if ! kill -0 "$server_pid" 2>/dev/null; then
-            echo "$name exited during startup:" >&2
-            tail -n 5 "$log" >&2
-            return 1
-        fi
-        sleep 0.05
-    done
-    echo "$name: not listening after 5 s" >&2
-    return 1
+    launch_server "$1" "$bin/$(binary_of "$1")" "$2" "$OUT/server-$1.log"
 }
 
 port_of() {
