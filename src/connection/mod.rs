@@ -356,7 +356,7 @@ impl Connection {
     pub fn poll_event(&mut self) -> Option<Event> {
         // The end of the events, with nothing to let go or to queue: most calls of a drive
         // loop that reads in small pieces (every read that ends mid-frame), answered inline.
-        if self.events.holds_nothing() && self.failure_close.is_none() && !self.recv.paused {
+        if self.events.holds_nothing() && self.end_of_events_is_quiet() {
             return None;
         }
         self.take_event()
@@ -372,7 +372,7 @@ impl Connection {
                 Some(event)
             }
             Some(event) => Some(event),
-            None if self.failure_close.is_none() && !self.recv.paused => None,
+            None if self.end_of_events_is_quiet() => None,
             None => {
                 self.no_more_events();
                 self.take_event()
@@ -411,7 +411,7 @@ impl Connection {
             return Some(self.events.lend_frame());
         }
         if self.events.is_empty() {
-            if self.failure_close.is_some() || self.recv.paused {
+            if !self.end_of_events_is_quiet() {
                 self.no_more_events();
             } else if self.events.holds_nothing() {
                 // The end of the events, with nothing lent to let go.
@@ -424,6 +424,14 @@ impl Connection {
             }
         }
         self.events.lend_front()
+    }
+
+    /// Whether running out of events has nothing to set off: no failure's close frame waits
+    /// for the events before it, and no inflation paused for them
+    /// ([`no_more_events`](Self::no_more_events) would do nothing).
+    #[inline(always)]
+    fn end_of_events_is_quiet(&self) -> bool {
+        self.failure_close.is_none() && !self.recv.paused
     }
 
     /// The event queue ran dry: queue the close frame of a failure that waited for the events
